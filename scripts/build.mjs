@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// Builds the CLI (dist/mitoscan.mjs) and, when present, the web page bundle (dist/web/).
+import { build } from 'esbuild';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { nodeBundle } from './esbuild-options.mjs';
+
+const root = resolve(import.meta.dirname, '..');
+const cli = resolve(root, 'pipelines/cli.ts');
+if (existsSync(cli)) await build(nodeBundle([cli], resolve(root, 'dist/mitoscan.mjs')));
+const web = resolve(root, 'web/main.ts');
+if (existsSync(web)) {
+  await build({
+    entryPoints: [web],
+    outfile: resolve(root, 'dist/web/main.js'),
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    loader: { '.wgsl': 'text' },
+    logLevel: 'warning',
+  });
+}
