@@ -93,6 +93,7 @@ export class Engine {
   private transient: GPUBuffer[] = [];
   private destroyed = false;
   private lostReason: string | null = null;
+  private gpuErrors: string[] = [];
   // profiling
   private querySet: GPUQuerySet | null = null;
   private queryNames: string[] = [];
@@ -109,6 +110,11 @@ export class Engine {
     this.device.lost.then((info) => {
       if (!this.destroyed) this.lostReason = `${info.reason}: ${info.message}`;
     });
+    // A WGSL or validation error does not throw where it happens: WebGPU reports it here, and the
+    // next read()/sync() throws it, so that a broken kernel never passes as zeros.
+    this.device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      if (this.gpuErrors.length < 8) this.gpuErrors.push(ev.error.message);
+    };
   }
 
   get adapterName(): string {
@@ -122,6 +128,11 @@ export class Engine {
   private check(): void {
     if (this.destroyed) throw new Error('engine: used after destroy()');
     if (this.lostReason) throw new Error(`engine: the GPU device was lost (${this.lostReason})`);
+    if (this.gpuErrors.length) {
+      const msg = this.gpuErrors.join('\n');
+      this.gpuErrors = [];
+      throw new Error(`engine: WebGPU reported an error:\n${msg}`);
+    }
   }
 
   // ---- allocator -------------------------------------------------------------------------------
@@ -370,6 +381,7 @@ export class Engine {
     }
     const out = staging.getMappedRange(0, t.bytes).slice(0);
     staging.destroy();
+    this.check();
     return out;
   }
 

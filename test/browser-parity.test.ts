@@ -53,7 +53,7 @@ describe('browser parity', () => {
     }
     expect(Object.keys(res.results).sort()).toEqual(Object.keys(node).sort());
     for (const [name, want] of Object.entries(node)) {
-      const got = res.results[name];
+      const got: number[] = res.results[name];
       expect(got.length, name).toBe(want.length);
       for (let i = 0; i < want.length; i++) {
         const tol = 1e-5 * Math.max(1, Math.abs(want[i]));

@@ -1,0 +1,100 @@
+import source from '../../shaders/matmul.wgsl';
+import { activationCode, type Activation } from '../activation.js';
+import { ceilDiv } from '../dispatch.js';
+import type { Engine, Tensor } from '../engine.js';
+import { activationBackward } from './activation.js';
+import { sumColumns } from './reduce.js';
+
+export interface MatmulParams {
+  /** Use A^T: `a` is stored [K, M]. */
+  transA?: boolean;
+  /** Use B^T: `b` is stored [N, K]. */
+  transB?: boolean;
+  /** [N], added to every row before the activation. */
+  bias?: Tensor;
+  activation?: Activation;
+}
+
+const TILE = 64;
+
+function dims2(t: Tensor, what: string): [number, number] {
+  if (t.shape.length !== 2) throw new Error(`matmul: ${what} must be 2-D, got shape [${t.shape}]`);
+  return [t.shape[0], t.shape[1]];
+}
+
+/** Records C = act(op(A) op(B) + bias) into `out` ([M, N] elements, any shape). */
+function matmulInto(e: Engine, a: Tensor, b: Tensor, p: MatmulParams, M: number, N: number, K: number, out: Tensor): void {
+  if (p.bias && p.bias.size !== N) throw new Error(`matmul: bias has ${p.bias.size} elements, expected N = ${N}`);
+  e.run(
+    {
+      name: 'matmul',
+      source,
+      constants: {
+        M, N, K,
+        TRANS_A: p.transA ? 1 : 0,
+        TRANS_B: p.transB ? 1 : 0,
+        HAS_BIAS: p.bias ? 1 : 0,
+        ACT: activationCode(p.activation ?? 'none'),
+      },
+      workgroups: [ceilDiv(N, TILE), ceilDiv(M, TILE)],
+    },
+    // Without a bias the shader never reads binding 2, but it stays in the layout: bind A there.
+    [a, b, p.bias ?? a, out],
+  );
+}
+
+/** C[M,N] = act(op(A) op(B) + bias[N]), op(X) = X or X^T. A is [M,K] (or [K,M] with transA),
+ * B is [K,N] (or [N,K] with transB). Returns a new [M,N] tensor. */
+export function matmul(e: Engine, a: Tensor, b: Tensor, p: MatmulParams = {}): Tensor {
+  const [a0, a1] = dims2(a, 'A');
+  const [b0, b1] = dims2(b, 'B');
+  const [M, K] = p.transA ? [a1, a0] : [a0, a1];
+  const [Kb, N] = p.transB ? [b1, b0] : [b0, b1];
+  if (K !== Kb) {
+    throw new Error(`matmul: inner sizes differ: op(A) is [${M},${K}], op(B) is [${Kb},${N}] (A [${a.shape}], B [${b.shape}])`);
+  }
+  const c = e.empty([M, N]);
+  matmulInto(e, a, b, p, M, N, K, c);
+  return c;
+}
+
+/** Rows and row length of a linear layer's input: x is [N, ...] with In = w.shape[1] values per sample. */
+function linearDims(x: Tensor, w: Tensor, fn: string): { N: number; In: number; Out: number } {
+  if (w.shape.length !== 2) throw new Error(`${fn}: weight must be [Out, In], got [${w.shape}]`);
+  const [Out, In] = w.shape;
+  const N = x.shape[0];
+  if (x.shape.length < 2 || x.size !== N * In) {
+    throw new Error(`${fn}: input [${x.shape}] does not hold ${In} values per sample for weight [${w.shape}]`);
+  }
+  return { N, In, Out };
+}
+
+/** Fully connected layer: y[n,o] = act(sum_i x[n,i] w[o,i] + b[o]). x is [N, In] (or [N, ...] with In
+ * values per sample, e.g. NCHW maps), w is [Out, In] (PyTorch layout), b is [Out]. Returns [N, Out]. */
+export function linearForward(e: Engine, x: Tensor, w: Tensor, b: Tensor, activation: Activation): Tensor {
+  const { N, In, Out } = linearDims(x, w, 'linearForward');
+  if (b.size !== Out) throw new Error(`linearForward: bias has ${b.size} elements, expected ${Out}`);
+  const y = e.empty([N, Out]);
+  matmulInto(e, x, w, { transB: true, bias: b, activation }, N, Out, In, y);
+  return y;
+}
+
+/** Gradients of a fully connected layer from its output y = linearForward(x, w, b, activation) and
+ * dy = dLoss/dy: with G = dy * act'(y),  dx = G W  (shaped like x),  dw = G^T X  [Out, In],
+ * db = column sums of G [Out]. */
+export function linearBackward(
+  e: Engine, x: Tensor, w: Tensor, y: Tensor, dy: Tensor, activation: Activation,
+): { dx: Tensor; dw: Tensor; db: Tensor } {
+  const { N, In, Out } = linearDims(x, w, 'linearBackward');
+  if (y.size !== N * Out || dy.size !== N * Out) {
+    throw new Error(`linearBackward: y [${y.shape}] and dy [${dy.shape}] must hold [${N}, ${Out}]`);
+  }
+  const g = activation === 'none' ? dy : activationBackward(e, y, dy, activation);
+  const dx = e.empty(x.shape);
+  matmulInto(e, g, w, {}, N, In, Out, dx); // [N,Out] [Out,In]
+  const dw = e.empty([Out, In]);
+  matmulInto(e, g, x, { transA: true }, Out, In, N, dw); // ([N,Out])^T [N,In]
+  const db = sumColumns(e, g.view([N, Out]));
+  if (g !== dy) g.release();
+  return { dx, dw, db };
+}

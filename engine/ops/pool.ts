@@ -1,0 +1,62 @@
+import backwardSource from '../../shaders/maxpool_backward.wgsl';
+import forwardSource from '../../shaders/maxpool_forward.wgsl';
+import { grid1d } from '../dispatch.js';
+import type { Engine, Tensor } from '../engine.js';
+
+export interface PoolParams {
+  k: number;
+  /** Default k (non-overlapping windows). */
+  stride?: number;
+  dilation?: number;
+}
+
+function dims(shape: readonly number[], p: PoolParams, op: string) {
+  if (shape.length !== 4) throw new Error(`${op}: input must be [N,C,H,W], got [${shape}]`);
+  const [N, C, H, W] = shape;
+  const K = p.k, S = p.stride ?? p.k, D = p.dilation ?? 1;
+  for (const [name, v] of [['k', K], ['stride', S], ['dilation', D]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${op}: ${name} must be an integer >= 1, got ${v}`);
+  }
+  const span = D * (K - 1) + 1;
+  if (span > H || span > W) throw new Error(`${op}: a ${K}x${K} window with dilation ${D} does not fit a ${H}x${W} input`);
+  const HO = Math.floor((H - span) / S) + 1;
+  const WO = Math.floor((W - span) / S) + 1;
+  return { N, C, H, W, K, S, D, HO, WO };
+}
+
+/** y = window maxima; argmax = flat index into x of each maximum (u32), both [N,C,HO,WO]. */
+export function maxPoolForward(e: Engine, x: Tensor, p: PoolParams): { y: Tensor; argmax: Tensor } {
+  const d = dims(x.shape, p, 'maxPoolForward');
+  if (x.size >= 2 ** 32) throw new Error('maxPoolForward: input too large for u32 indices');
+  const y = e.empty([d.N, d.C, d.HO, d.WO]);
+  const argmax = e.empty([d.N, d.C, d.HO, d.WO]);
+  e.run(
+    {
+      name: 'maxpool_forward',
+      source: forwardSource,
+      constants: { NC: d.N * d.C, H: d.H, W: d.W, K: d.K, S: d.S, D: d.D },
+      workgroups: grid1d(y.size, 64),
+    },
+    [x, y, argmax],
+  );
+  return { y, argmax };
+}
+
+/** dx [N,C,H,W]: each dy goes to the input element its window's maximum came from. */
+export function maxPoolBackward(e: Engine, dy: Tensor, argmax: Tensor, inputShape: readonly number[], p: PoolParams): Tensor {
+  const d = dims(inputShape, p, 'maxPoolBackward');
+  if (dy.size !== d.N * d.C * d.HO * d.WO || argmax.size !== dy.size) {
+    throw new Error(`maxPoolBackward: dy [${dy.shape}] / argmax [${argmax.shape}] do not match output [${d.N},${d.C},${d.HO},${d.WO}]`);
+  }
+  const dx = e.empty(inputShape);
+  e.run(
+    {
+      name: 'maxpool_backward',
+      source: backwardSource,
+      constants: { NC: d.N * d.C, H: d.H, W: d.W, K: d.K, S: d.S, D: d.D },
+      workgroups: grid1d(dx.size, 64),
+    },
+    [dy, argmax, dx],
+  );
+  return dx;
+}

@@ -1,0 +1,170 @@
+// Seeded randomness and smooth noise for the procedural tissue generator.
+// Everything is a pure function of integer seeds, so a field is reproducible bit for bit
+// in Node and in browsers (only Math.imul, Math.floor and plain float arithmetic are used).
+
+export type Rng = () => number;
+
+/** mulberry32: a small, fast 32-bit PRNG returning uniform numbers in [0, 1). */
+export function mulberry32(seed: number): Rng {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** An independent 32-bit seed for sub-stream `stream` of `seed` (murmur3 finaliser). */
+export function deriveSeed(seed: number, stream: number): number {
+  let h = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(stream + 1, 0x85ebca6b)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Uniform in [lo, hi). */
+export function uniform(rng: Rng, lo: number, hi: number): number {
+  return lo + (hi - lo) * rng();
+}
+
+/** Standard normal (Box-Muller). */
+export function gauss(rng: Rng): number {
+  const u = Math.max(rng(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng());
+}
+
+/** Fisher-Yates shuffle in place. */
+export function shuffle<T>(rng: Rng, a: T[]): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+  return a;
+}
+
+/** Hash of an integer lattice point to [0, 1). */
+export function hash2(ix: number, iy: number, seed: number): number {
+  let h = Math.imul(ix | 0, 0x27d4eb2d) ^ Math.imul(iy | 0, 0x165667b1) ^ seed;
+  h = Math.imul(h ^ (h >>> 15), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 4294967296;
+}
+
+/** Value noise in [0, 1): smoothstep interpolation of hashed lattice values (lattice spacing 1). */
+export function valueNoise(x: number, y: number, seed: number): number {
+  const ix = Math.floor(x);
+  const iy = Math.floor(y);
+  const fx = x - ix;
+  const fy = y - iy;
+  const u = fx * fx * (3 - 2 * fx);
+  const v = fy * fy * (3 - 2 * fy);
+  const a = hash2(ix, iy, seed);
+  const b = hash2(ix + 1, iy, seed);
+  const c = hash2(ix, iy + 1, seed);
+  const d = hash2(ix + 1, iy + 1, seed);
+  return a + (b - a) * u + (c - a) * v + (a - b - c + d) * u * v;
+}
+
+/**
+ * Value noise from a periodic lattice table (period `size` lattice units, a power of two): the same
+ * smoothstep interpolation as valueNoise but four table reads instead of four hashes.
+ */
+export class NoiseTable {
+  readonly table: Float32Array;
+  private readonly mask: number;
+  constructor(
+    seed: number,
+    readonly size = 512,
+  ) {
+    this.mask = size - 1;
+    this.table = new Float32Array(size * size);
+    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) this.table[y * size + x] = hash2(x, y, seed);
+  }
+
+  at(x: number, y: number): number {
+    const ix = Math.floor(x);
+    const iy = Math.floor(y);
+    const fx = x - ix;
+    const fy = y - iy;
+    const u = fx * fx * (3 - 2 * fx);
+    const v = fy * fy * (3 - 2 * fy);
+    const m = this.mask;
+    const x0 = ix & m;
+    const x1 = (ix + 1) & m;
+    const r0 = (iy & m) * this.size;
+    const r1 = ((iy + 1) & m) * this.size;
+    const t = this.table;
+    const a = t[r0 + x0];
+    const b = t[r0 + x1];
+    const c = t[r1 + x0];
+    const d = t[r1 + x1];
+    return a + (b - a) * u + (c - a) * v + (a - b - c + d) * u * v;
+  }
+}
+
+/**
+ * Fractal value noise (fbm), normalised to [0, 1) with mean about 0.5. Each octave is rotated
+ * and offset so that lattice artefacts of the octaves do not line up.
+ */
+export function fbm(x: number, y: number, seed: number, octaves: number, gain = 0.5): number {
+  let sum = 0;
+  let norm = 0;
+  let amp = 1;
+  const c = Math.cos(0.61);
+  const s = Math.sin(0.61);
+  for (let o = 0; o < octaves; o++) {
+    sum += amp * valueNoise(x, y, seed + o * 1013);
+    norm += amp;
+    amp *= gain;
+    const nx = 2 * (c * x - s * y) + 17.3;
+    const ny = 2 * (s * x + c * y) - 9.1;
+    x = nx;
+    y = ny;
+  }
+  return sum / norm;
+}
+
+/**
+ * Evaluates fn on a coarse grid (every `step` pixels) and bilinearly upsamples it to width x height.
+ * For smooth, low-frequency fields this is indistinguishable from per-pixel evaluation and far cheaper.
+ */
+export function coarseField(width: number, height: number, step: number, fn: (x: number, y: number) => number): Float32Array {
+  const cw = Math.ceil(width / step) + 2;
+  const ch = Math.ceil(height / step) + 2;
+  const grid = new Float32Array(cw * ch);
+  for (let j = 0; j < ch; j++) for (let i = 0; i < cw; i++) grid[j * cw + i] = fn(i * step, j * step);
+  const out = new Float32Array(width * height);
+  const inv = 1 / step;
+  for (let y = 0; y < height; y++) {
+    const gy = y * inv;
+    const j = Math.floor(gy);
+    const fy = gy - j;
+    const r0 = j * cw;
+    const r1 = r0 + cw;
+    for (let x = 0; x < width; x++) {
+      const gx = x * inv;
+      const i = Math.floor(gx);
+      const fx = gx - i;
+      const a = grid[r0 + i];
+      const b = grid[r0 + i + 1];
+      const c = grid[r1 + i];
+      const d = grid[r1 + i + 1];
+      out[y * width + x] = (a + (b - a) * fx) * (1 - fy) + (c + (d - c) * fx) * fy;
+    }
+  }
+  return out;
+}
+
+export function clamp01(v: number): number {
+  return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+export function smoothstep(e0: number, e1: number, x: number): number {
+  const t = clamp01((x - e0) / (e1 - e0));
+  return t * t * (3 - 2 * t);
+}

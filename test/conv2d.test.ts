@@ -1,0 +1,82 @@
+// conv2d kernels against the float64 reference, finite differences, odd sizes, batch > 1, dilation > 1.
+import { describe, expect, it } from 'vitest';
+import { conv2dBackward, conv2dForward } from '../engine/ops/conv2d.js';
+import { useEngine } from './helpers/gpu.js';
+import { expectClose, randomArray } from './helpers/reference.js';
+import { actF, conv2dBackwardRef, conv2dRef, convOut, type Act, type ConvShape } from './reference/conv.js';
+
+const ctx = useEngine();
+
+const CASES: [string, ConvShape, Act][] = [
+  ['DNN1 layer 1 shape (3->16, 2x2) small image', { N: 2, CIN: 3, H: 11, W: 11, COUT: 16, K: 2, D: 1 }, 'tanh'],
+  ['odd sizes, Cout not a multiple of 4', { N: 3, CIN: 5, H: 9, W: 13, COUT: 7, K: 3, D: 1 }, 'relu'],
+  ['dilation 2', { N: 2, CIN: 2, H: 12, W: 10, COUT: 5, K: 3, D: 2 }, 'tanh'],
+  ['dilation 4, 4x4 kernel, no activation', { N: 1, CIN: 3, H: 17, W: 16, COUT: 3, K: 4, D: 4 }, 'none'],
+  ['1x1 kernel (an FC layer as a conv)', { N: 2, CIN: 9, H: 3, W: 5, COUT: 6, K: 1, D: 1 }, 'tanh'],
+];
+
+describe('conv2d', () => {
+  for (const [name, s, act] of CASES) {
+    it(`forward and backward match float64: ${name}`, async () => {
+      const e = ctx.e;
+      const { HO, WO } = convOut(s);
+      const x = randomArray(s.N * s.CIN * s.H * s.W, 1);
+      const w = randomArray(s.COUT * s.CIN * s.K * s.K, 2, -0.5, 0.5);
+      const b = randomArray(s.COUT, 3, -0.2, 0.2);
+      const dy = randomArray(s.N * s.COUT * HO * WO, 4);
+      const ref = conv2dRef(x, w, b, s, act);
+      const X = e.tensor([s.N, s.CIN, s.H, s.W], x), Wt = e.tensor([s.COUT, s.CIN, s.K, s.K], w), B = e.tensor([s.COUT], b);
+      const Y = conv2dForward(e, X, Wt, B, { dilation: s.D, activation: act });
+      expect(Y.shape).toEqual([s.N, s.COUT, HO, WO]);
+      // float32 sums of up to CIN*K*K = 48 terms: 1e-5 relative + 1e-5 absolute
+      expectClose(await Y.read(), ref.y, 1e-5, 1e-5, 'y');
+      const { dx, dw, db } = conv2dBackward(e, X, Wt, Y, e.tensor(Y.shape, dy), { dilation: s.D, activation: act });
+      const yy = ref.y;
+      const g = dy.map((v, i) => v * (act === 'tanh' ? 1 - yy[i] ** 2 : act === 'relu' ? (yy[i] > 0 ? 1 : 0) : 1));
+      const gr = conv2dBackwardRef(x, w, g, s);
+      // dw sums N*HO*WO (up to ~400) terms: 1e-4 relative, 1e-4 absolute
+      expectClose(await dx.read(), gr.dx, 1e-4, 1e-5, 'dx');
+      expectClose(await dw.read(), gr.dw, 1e-4, 1e-4, 'dw');
+      expectClose(await db.read(), gr.db, 1e-4, 1e-4, 'db');
+    });
+  }
+
+  it('gradients agree with central finite differences of the float64 forward', async () => {
+    const e = ctx.e;
+    const s: ConvShape = { N: 2, CIN: 2, H: 7, W: 6, COUT: 3, K: 2, D: 2 };
+    const { HO, WO } = convOut(s);
+    const x = randomArray(s.N * s.CIN * s.H * s.W, 11);
+    const w = randomArray(s.COUT * s.CIN * s.K * s.K, 12, -0.5, 0.5);
+    const b = randomArray(s.COUT, 13);
+    const r = randomArray(s.N * s.COUT * HO * WO, 14); // L = sum(r * y)
+    const loss = (xx: Float64Array, ww: Float64Array, bb: Float64Array) => conv2dRef(xx, ww, bb, s, 'tanh').y.reduce((a, v, i) => a + v * r[i], 0);
+    const X = e.tensor([s.N, s.CIN, s.H, s.W], x), Wt = e.tensor([s.COUT, s.CIN, s.K, s.K], w), B = e.tensor([s.COUT], b);
+    const Y = conv2dForward(e, X, Wt, B, { dilation: s.D, activation: 'tanh' });
+    const grads = conv2dBackward(e, X, Wt, Y, e.tensor(Y.shape, r), { dilation: s.D, activation: 'tanh' });
+    const h = 1e-6;
+    for (const [name, arr, got] of [['x', x, await grads.dx.read()], ['w', w, await grads.dw.read()], ['b', b, await grads.db.read()]] as const) {
+      const fd = new Float64Array(arr.length);
+      for (let i = 0; i < arr.length; i++) {
+        const p = Float64Array.from(arr), m = Float64Array.from(arr);
+        p[i] += h;
+        m[i] -= h;
+        const args = (v: Float64Array) => (name === 'x' ? loss(v, w, b) : name === 'w' ? loss(x, v, b) : loss(x, w, v));
+        fd[i] = (args(p) - args(m)) / (2 * h);
+      }
+      // float32 GPU gradient vs float64 central difference (h = 1e-6, error ~1e-9): 2e-4 relative + 2e-5
+      expectClose(got, fd, 2e-4, 2e-5, `d${name} vs finite differences`);
+    }
+  });
+
+  it('rejects mismatched shapes with clear messages', () => {
+    const e = ctx.e;
+    const x = e.zeros([1, 3, 5, 5]);
+    expect(() => conv2dForward(e, x, e.zeros([4, 2, 3, 3]), e.zeros([4]))).toThrow(/3 channels, weights expect 2/);
+    expect(() => conv2dForward(e, x, e.zeros([4, 3, 3, 3]), e.zeros([4]), { dilation: 3 })).toThrow(/does not fit a 5x5 input/);
+    expect(() => conv2dForward(e, x, e.zeros([4, 3, 3, 3]), e.zeros([5]))).toThrow(/bias has 5 values/);
+  });
+
+  it('activations are applied as configured', () => {
+    expect(actF('relu', -2)).toBe(0);
+  });
+});

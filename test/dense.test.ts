@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import { dihedral } from '../engine/ops/image.js';
+import { denseMap, denseTileBytes, largestTile, normaliseImage, type RgbaImage } from '../src/model/dense.js';
+import { initModel, type Model } from '../src/model/model-file.js';
+import { Network } from '../src/model/network.js';
+import { DNN1, type NetSpec } from '../src/model/spec.js';
+import { useEngine } from './helpers/gpu.js';
+import { expectClose, randomArray, rng } from './helpers/reference.js';
+
+const ctx = useEngine();
+
+function reflect(i: number, n: number): number {
+  if (n === 1) return 0;
+  const p = 2 * (n - 1);
+  let k = i % p;
+  if (k < 0) k += p;
+  return k >= n ? p - k : k;
+}
+
+function randomImage(width: number, height: number, seed: number): RgbaImage {
+  const r = rng(seed);
+  const data = new Uint8ClampedArray(width * height * 4);
+  // smooth-ish colours plus noise, so that the nets see structure
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++)
+      for (let c = 0; c < 4; c++) data[4 * (y * width + x) + c] = c === 3 ? 255 : 128 + 80 * Math.sin((x + 2 * c) / 3 + y / 5) + 40 * (r() - 0.5);
+  return { width, height, data };
+}
+
+/** Windows of S x S around the given pixels, cut on the CPU from the normalised image with mirroring: [N, 3, S, S]. */
+function cutWindows(x: Float32Array, W: number, H: number, S: number, pixels: [number, number][]): Float32Array {
+  const R = Math.floor(S / 2);
+  const out = new Float32Array(pixels.length * 3 * S * S);
+  pixels.forEach(([px, py], n) => {
+    for (let c = 0; c < 3; c++)
+      for (let i = 0; i < S; i++)
+        for (let j = 0; j < S; j++) {
+          out[((n * 3 + c) * S + i) * S + j] = x[(c * H + reflect(py - R + i, H)) * W + reflect(px - R + j, W)];
+        }
+  });
+  return out;
+}
+
+/** Window-by-window mitosis probabilities at `pixels` (network.ts forward on a batch of patches). */
+async function windowByWindow(model: Model, image: RgbaImage, pixels: [number, number][], transform?: number): Promise<Float32Array> {
+  const e = ctx.e;
+  const S = model.spec.input.size;
+  const x = normaliseImage(image, model.normalisation);
+  let t = e.tensor([pixels.length, 3, S, S], cutWindows(x, image.width, image.height, S, pixels));
+  if (transform) {
+    const u = dihedral(e, t, transform);
+    t.release();
+    t = u;
+  }
+  const net = Network.fromModel(e, model);
+  const p = net.probabilities(t);
+  const probs = await p.read();
+  [p, t].forEach((q) => q.release());
+  net.destroy();
+  return probs.filter((_, i) => i % 2 === 1);
+}
+
+function withBiases(m: Model, seed: number): Model {
+  m.params.forEach((p, i) => p.bias.set(randomArray(p.bias.length, seed + i, -0.3, 0.3)));
+  // larger weights than the init, so that the map is far from constant
+  m.params.forEach((p) => p.weight.forEach((v, i) => (p.weight[i] = 2 * v)));
+  return m;
+}
+
+const allPixels = (W: number, H: number): [number, number][] => Array.from({ length: W * H }, (_, i) => [i % W, Math.floor(i / W)] as [number, number]);
+
+// Odd window 11: 11 -C2-> 10 -MP-> 5 -C2-> 4 -MP-> 2 -> FC 6 -> FC 2
+const smallOdd: NetSpec = {
+  name: 'small-odd',
+  input: { channels: 3, size: 11 },
+  layers: [{ type: 'conv', maps: 4, k: 2 }, { type: 'maxpool', k: 2 }, { type: 'conv', maps: 5, k: 2 }, { type: 'maxpool', k: 2 }, { type: 'fc', units: 6 }, { type: 'fc', units: 2 }],
+  activation: 'tanh',
+};
+// Even window 12 (the window of (x, y) starts at x - 6), relu, a 3x3 pool, three FC layers: 12 -C4-> 9 -MP3-> 3 -> FC 5 -> FC 4 -> FC 2
+const smallEven: NetSpec = {
+  name: 'small-even',
+  input: { channels: 3, size: 12 },
+  layers: [{ type: 'conv', maps: 3, k: 4 }, { type: 'maxpool', k: 3 }, { type: 'fc', units: 5 }, { type: 'fc', units: 4 }, { type: 'fc', units: 2 }],
+  activation: 'relu',
+};
+
+describe('dense evaluation', () => {
+  it('tile sizes: bytes of the largest intermediate', () => {
+    // DNN1, one output pixel: the first conv's 16 x 100 x 100 maps
+    expect(denseTileBytes(DNN1, 1, 1)).toBe(16 * 100 * 100 * 4);
+    // 10 x 20 output: 16 x 109 x 119 after the first conv
+    expect(denseTileBytes(DNN1, 10, 20)).toBe(16 * 109 * 119 * 4);
+    const t = largestTile(DNN1, 128 * 2 ** 20 / 1.25);
+    expect(denseTileBytes(DNN1, t, t)).toBeLessThanOrEqual(128 * 2 ** 20 / 1.25);
+    expect(denseTileBytes(DNN1, t + 1, t + 1)).toBeGreaterThan(128 * 2 ** 20 / 1.25);
+  });
+
+  for (const spec of [smallOdd, smallEven]) {
+    it(`${spec.name}: every pixel of a 23x17 image equals the net on its mirrored window`, async () => {
+      const model = withBiases(initModel(spec, 5), 50);
+      const image = randomImage(23, 17, 6);
+      const dense = await denseMap(ctx.e, model, image);
+      expect([dense.width, dense.height]).toEqual([23, 17]);
+      const want = await windowByWindow(model, image, allPixels(23, 17));
+      // float32 sums in a different order: 1e-5 absolute on probabilities
+      expectClose(dense.data, want, 0, 1e-5, 'dense vs window by window');
+      const spread = Math.max(...want) - Math.min(...want);
+      expect(spread, 'the map is not constant').toBeGreaterThan(0.05);
+    });
+  }
+
+  it('tiling changes no value (tiny tiles, image not a multiple of the tile)', async () => {
+    const model = withBiases(initModel(smallOdd, 7), 70);
+    const image = randomImage(23, 17, 8);
+    const whole = await denseMap(ctx.e, model, image);
+    const progress: string[] = [];
+    const tiled = await denseMap(ctx.e, model, image, { tileSize: 4, onProgress: (d, t) => progress.push(`${d}/${t}`) });
+    expect(progress.length).toBe(6 * 5);
+    expect(progress[progress.length - 1]).toBe('30/30');
+    expectClose(tiled.data, whole.data, 0, 1e-6, 'tiled vs untiled');
+  });
+
+  it('variants: the map of variant v at a pixel is the net on the transformed window, aligned with the image', async () => {
+    const model = withBiases(initModel(smallOdd, 9), 90);
+    const image = randomImage(13, 10, 10);
+    const pixels = allPixels(13, 10);
+    const base = await denseMap(ctx.e, model, image);
+    for (const v of [1, 4, 7]) {
+      const got = await denseMap(ctx.e, model, image, { variant: v });
+      const want = await windowByWindow(model, image, pixels, v);
+      expectClose(got.data, want, 0, 1e-5, `variant ${v}`);
+      let diff = 0;
+      got.data.forEach((p, i) => (diff = Math.max(diff, Math.abs(p - base.data[i]))));
+      expect(diff, `variant ${v} differs from variant 0`).toBeGreaterThan(1e-3);
+    }
+  });
+
+  it('DNN1 on a 40x37 image: dense == window by window at borders, corners and random pixels; tiled == untiled', async () => {
+    const model = withBiases(initModel(DNN1, 11), 110);
+    const W = 40;
+    const H = 37;
+    const image = randomImage(W, H, 12);
+    const r = rng(13);
+    const pixels: [number, number][] = [[0, 0], [W - 1, 0], [0, H - 1], [W - 1, H - 1], [17, 0], [0, 20], [W - 1, 9], [31, H - 1]];
+    while (pixels.length < 16) pixels.push([Math.floor(r() * W), Math.floor(r() * H)]);
+    const dense = await denseMap(ctx.e, model, image);
+    const want = await windowByWindow(model, image, pixels);
+    expectClose(pixels.map(([x, y]) => dense.data[y * W + x]), want, 0, 1e-5, 'DNN1 dense vs window by window');
+    const tiled = await denseMap(ctx.e, model, image, { tileSize: 20 });
+    expectClose(tiled.data, dense.data, 0, 1e-6, 'DNN1 tiled vs untiled');
+  });
+
+  it('rejects bad options and images', async () => {
+    const model = initModel(smallOdd, 1);
+    await expect(denseMap(ctx.e, model, randomImage(5, 5, 1), { variant: 8 })).rejects.toThrow('variant must be 0..7');
+    await expect(denseMap(ctx.e, model, { width: 5, height: 5, data: new Uint8ClampedArray(99) })).rejects.toThrow('99 bytes for a 5x5 RGBA image');
+  });
+});

@@ -1,0 +1,73 @@
+// max-pool kernels against the float64 reference, with strides, dilation, overlap and ties.
+import { describe, expect, it } from 'vitest';
+import { maxPoolBackward, maxPoolForward } from '../engine/ops/pool.js';
+import { useEngine } from './helpers/gpu.js';
+import { expectClose, randomArray, rng } from './helpers/reference.js';
+import { maxPoolBackwardRef, maxPoolRef, poolOut, type PoolShape } from './reference/conv.js';
+
+const ctx = useEngine();
+
+const CASES: [string, PoolShape][] = [
+  ['2x2 stride 2 (the paper)', { N: 2, C: 3, H: 10, W: 8, K: 2, S: 2, D: 1 }],
+  ['odd map, 2x2 stride 2 drops the last row/column', { N: 1, C: 2, H: 11, W: 9, K: 2, S: 2, D: 1 }],
+  ['3x3 stride 2 (overlapping windows)', { N: 3, C: 2, H: 11, W: 12, K: 3, S: 2, D: 1 }],
+  ['a trous: 2x2 stride 1 dilation 2', { N: 2, C: 4, H: 9, W: 10, K: 2, S: 1, D: 2 }],
+  ['a trous: 2x2 stride 1 dilation 8', { N: 1, C: 2, H: 20, W: 19, K: 2, S: 1, D: 8 }],
+];
+
+describe('max-pool', () => {
+  for (const [name, s] of CASES) {
+    it(`forward, argmax and backward match float64: ${name}`, async () => {
+      const e = ctx.e;
+      const { HO, WO } = poolOut(s);
+      const x = randomArray(s.N * s.C * s.H * s.W, 21);
+      const dy = randomArray(s.N * s.C * HO * WO, 22);
+      const ref = maxPoolRef(x, s);
+      const X = e.tensor([s.N, s.C, s.H, s.W], x);
+      const { y, argmax } = maxPoolForward(e, X, { k: s.K, stride: s.S, dilation: s.D });
+      expect(y.shape).toEqual([s.N, s.C, HO, WO]);
+      expectClose(await y.read(), ref.y, 0, 1e-7, 'y'); // exact up to float32 rounding of the inputs
+      expect(Array.from(await e.readU32(argmax))).toEqual(Array.from(ref.arg));
+      const dx = maxPoolBackward(e, e.tensor(y.shape, dy), argmax, X.shape, { k: s.K, stride: s.S, dilation: s.D });
+      expectClose(await dx.read(), maxPoolBackwardRef(dy, ref.arg, x.length), 1e-6, 1e-6, 'dx');
+    });
+  }
+
+  it('on ties keeps the first maximum in window order, and routes the gradient there only', async () => {
+    const e = ctx.e;
+    const r = rng(5);
+    const s: PoolShape = { N: 1, C: 2, H: 6, W: 6, K: 3, S: 1, D: 1 };
+    const x = Float64Array.from({ length: 72 }, () => Math.floor(r() * 3)); // many ties
+    const ref = maxPoolRef(x, s);
+    const { y, argmax } = maxPoolForward(e, e.tensor([1, 2, 6, 6], x), { k: 3, stride: 1 });
+    expect(Array.from(await e.readU32(argmax))).toEqual(Array.from(ref.arg));
+    const dy = new Float64Array(y.size).fill(1);
+    const dx = maxPoolBackward(e, e.tensor(y.shape, dy), argmax, [1, 2, 6, 6], { k: 3, stride: 1 });
+    expectClose(await dx.read(), maxPoolBackwardRef(dy, ref.arg, 72), 0, 0, 'dx');
+  });
+
+  it('gradient agrees with finite differences of the float64 forward', async () => {
+    const e = ctx.e;
+    const s: PoolShape = { N: 2, C: 2, H: 7, W: 8, K: 2, S: 2, D: 1 };
+    const x = randomArray(s.N * s.C * s.H * s.W, 31);
+    const { HO, WO } = poolOut(s);
+    const r = randomArray(s.N * s.C * HO * WO, 32);
+    const L = (v: Float64Array) => maxPoolRef(v, s).y.reduce((a, yv, i) => a + yv * r[i], 0);
+    const { y, argmax } = maxPoolForward(e, e.tensor([2, 2, 7, 8], x), { k: 2 });
+    const got = await maxPoolBackward(e, e.tensor(y.shape, r), argmax, [2, 2, 7, 8], { k: 2 }).read();
+    const h = 1e-7;
+    const fd = x.map((_, i) => {
+      const p = Float64Array.from(x), m = Float64Array.from(x);
+      p[i] += h;
+      m[i] -= h;
+      return (L(p) - L(m)) / (2 * h);
+    });
+    expectClose(got, fd, 1e-5, 1e-6, 'dx vs finite differences');
+  });
+
+  it('rejects windows that do not fit', () => {
+    const e = ctx.e;
+    expect(() => maxPoolForward(e, e.zeros([1, 1, 3, 3]), { k: 2, stride: 1, dilation: 4 })).toThrow(/does not fit a 3x3 input/);
+    expect(() => maxPoolForward(e, e.zeros([1, 1, 4, 4]), { k: 0 })).toThrow(/k must be an integer >= 1/);
+  });
+});
