@@ -1,14 +1,15 @@
 // Cut training windows directly from whole images held on the GPU (no patch files).
 // For patch n with request (image offset o, width W, height H, centre (cx, cy), angle a, mirror m):
+//   with c = cos(a), s = sin(a) computed on the CPU (so that every GPU samples the same points),
 //   for output pixel (i, j) of the S x S window (row i, column j; offsets u = j - R, v = i - R with R = S/2
 //   rounded down), u' = (m ? -u : u), and the sample point is
-//       x = cx + cos(a) u' - sin(a) v,     y = cy + sin(a) u' + cos(a) v
+//       x = cx + c u' - s v,     y = cy + s u' + c v
 //   read with bilinear interpolation; coordinates outside the image are reflected back in without
 //   repeating the edge pixel (-1 -> 1, W -> W-2), the same mirroring as pad_mirror.wgsl.
 //   out[n, c, i, j] = (rgb_c(x, y) * SCALE - mean[c]) / std[c].
 // For a = 0 and m = 0 this is exactly the window of the image centred on (cx, cy).
 // Layout: images = packed RGBA8 (one u32 per pixel, R in the low byte), row-major, images concatenated;
-// requests = 8 u32 per patch: [offset, W, H, cx, cy, mirror, bitcast<u32>(angle), 0];
+// requests = 8 u32 per patch: [offset, W, H, cx, cy, mirror, bitcast<u32>(c), bitcast<u32>(s)];
 // out = float32 [N, 3, S, S]. Params (uniform): mean.xyz, scale; sdev.xyz (standard deviations).
 override S: u32;
 override N: u32;
@@ -48,17 +49,16 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let cx = f32(requests[r + 3u]);
   let cy = f32(requests[r + 4u]);
   let mirror = requests[r + 5u] != 0u;
-  let a = bitcast<f32>(requests[r + 6u]);
+  let c = bitcast<f32>(requests[r + 6u]);
+  let s = bitcast<f32>(requests[r + 7u]);
   let half = i32(S / 2u);
   var u = f32(i32(j) - half);
   let v = f32(i32(i) - half);
   if (mirror) { u = -u; }
   var rgb: vec3f;
-  if (a == 0.0) {
+  if (c == 1.0 && s == 0.0) {
     rgb = pixel(o, w, h, i32(cx + u), i32(cy + v));   // exact integer window, no interpolation
   } else {
-    let c = cos(a);
-    let s = sin(a);
     let x = cx + c * u - s * v;
     let y = cy + s * u + c * v;
     let x0 = floor(x);

@@ -47,7 +47,8 @@ function minPoolGap(spec: NetSpec, fwd: RefForward): number {
       for (let p = 0; p < l.k; p++)
         for (let q = 0; q < l.k; q++) {
           const idx = (nc * H + i * l.k + p) * H + j * l.k + q;
-          if (idx !== out.argmax![o]) gap = Math.min(gap, out.y[o] - x[idx]);
+          // exact ties at a relu's 0 are harmless: the gradient through a 0 output is 0 wherever it goes
+          if (idx !== out.argmax![o] && !(spec.activation === 'relu' && out.y[o] === 0)) gap = Math.min(gap, out.y[o] - x[idx]);
         }
     }
   });
@@ -60,8 +61,8 @@ async function compareWithReference(spec: NetSpec, params: LayerParams[], N: num
   const x = randomArray(N * spec.input.channels * S * S, seed);
   const labels = labelsFor(N, seed + 1);
   const fwd = refForward(spec, params, x, N);
-  // float32 rounding moves values by ~1e-7: a window whose top two values are closer than that could route the gradient elsewhere
-  expect(minPoolGap(spec, fwd), 'no near-ties in max-pool windows').toBeGreaterThan(1e-5);
+  // float32 rounding moves values by ~1e-7 (seeds chosen so that every gap is > 1e-6): a window whose top two values are closer than that could route the gradient elsewhere
+  expect(minPoolGap(spec, fwd), 'no near-ties in max-pool windows').toBeGreaterThan(1e-6);
   const loss = refLoss(fwd, labels);
   const { grads } = refBackward(spec, params, fwd, labels);
 
@@ -134,7 +135,7 @@ describe('Network on the GPU', () => {
 
   it('DNN1-shaped net, batch 2: probabilities and every gradient match float64', async () => {
     // Tolerances: probabilities 1e-5 absolute; gradients 2e-3 relative plus 2e-3 of the tensor's largest gradient.
-    await compareWithReference(DNN1, randomParams(DNN1, 3, 1), 2, 4, { prob: 1e-5, grad: 2e-3 });
+    await compareWithReference(DNN1, randomParams(DNN1, 3, 1), 2, 5, { prob: 1e-5, grad: 2e-3 });
   });
 
   it('SGD steps lower the loss exactly as the float64 reference does', async () => {

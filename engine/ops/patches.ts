@@ -34,15 +34,16 @@ export function packRgba(data: Uint8Array | Uint8ClampedArray): Uint32Array {
 export function gatherPatches(e: Engine, images: Tensor, requests: readonly PatchRequest[], S: number, norm: Normalisation): Tensor {
   const N = requests.length;
   const req = new Uint32Array(N * 8);
-  const f = new Float32Array(1);
+  const f = new Float32Array(2);
   const fu = new Uint32Array(f.buffer);
   requests.forEach((r, n) => {
     if (r.offset + r.width * r.height > images.size) throw new Error(`gatherPatches: request ${n} reads past the image buffer`);
     if (!Number.isInteger(r.cx) || !Number.isInteger(r.cy) || r.cx < 0 || r.cy < 0 || r.cx >= r.width || r.cy >= r.height) {
       throw new Error(`gatherPatches: request ${n} centre (${r.cx}, ${r.cy}) is not a pixel of its ${r.width}x${r.height} image`);
     }
-    f[0] = r.angle;
-    req.set([r.offset, r.width, r.height, r.cx, r.cy, r.mirror ? 1 : 0, fu[0], 0], n * 8);
+    f[0] = r.angle === 0 ? 1 : Math.cos(r.angle);
+    f[1] = r.angle === 0 ? 0 : Math.sin(r.angle);
+    req.set([r.offset, r.width, r.height, r.cx, r.cy, r.mirror ? 1 : 0, fu[0], fu[1]], n * 8);
   });
   const reqT = e.tensor([N * 8], req);
   const out = e.empty([N, 3, S, S]);

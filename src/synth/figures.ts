@@ -88,6 +88,10 @@ export function stampNucleus(L: Layers, n: NucleusSpec): void {
   const reach = n.a * (n.kind === 'lymphocyte' ? 1.2 : 1.0) * 1.25 + 4 * L.s;
   const [x0, y0, x1, y1] = bounds(L, n.x, n.y, reach);
   const edge = 0.9; // soft edge width in pixels
+  // beyond this normalised radius nothing is painted (outline bound plus the soft edge or lymphocyte ring)
+  let hsum = 0;
+  for (const v of n.harm) hsum += Math.abs(v);
+  const rmax = (1 + hsum) * (1 + (n.kind === 'lymphocyte' ? 4 * L.s : edge + 1) / n.b);
   for (let y = y0; y <= y1; y++) {
     for (let x = x0; x <= x1; x++) {
       const dx = x - n.x;
@@ -95,6 +99,7 @@ export function stampNucleus(L: Layers, n: NucleusSpec): void {
       const u = (dx * ca + dy * sa) / n.a;
       const v = (-dx * sa + dy * ca) / n.b;
       const rr = Math.sqrt(u * u + v * v);
+      if (rr > rmax) continue;
       const t = rr > 1e-9 ? rr / outline(n.harm, u / rr, v / rr) : 0;
       // Distance to the outline in pixels, roughly (positive inside).
       const din = (1 - t) * n.b;
@@ -114,8 +119,10 @@ export function stampNucleus(L: Layers, n: NucleusSpec): void {
       switch (n.kind) {
         case 'epithelial': {
           // vesicular: coarse granular chromatin with clearing, a crisp membrane
-          const chrom = 0.32 + 0.85 * f1 * f1 * (0.5 + f2) + 0.2 * f2;
-          const rim = 0.6 * Math.exp(-((din - 0.9) * (din - 0.9)) / 1.4);
+          // chromatin clumps and margination along the membrane, pale clearing in between
+          const chrom = 0.25 + 0.9 * f1 * f1 * (0.4 + f2) + 0.15 * f2;
+          const dr = din - 1.2 * L.s;
+          const rim = 0.85 * Math.exp(-(dr * dr) / (2.2 * L.s * L.s));
           h = n.dark * (chrom + rim);
           e = 0.22 + 0.1 * f2;
           break;

@@ -108,6 +108,64 @@ export class NoiseTable {
 }
 
 /**
+ * Row-wise evaluation of table.at(x * k + ox, y * k + oy) for x = 0..width-1 (the same values as
+ * calling at() per pixel, with the per-column work done once).
+ */
+export class NoiseRows {
+  private readonly x0: Int32Array;
+  private readonly x1: Int32Array;
+  private readonly us: Float32Array;
+  constructor(
+    private readonly table: NoiseTable,
+    readonly width: number,
+    private readonly k: number,
+    ox: number,
+    private readonly oy: number,
+  ) {
+    const m = table.size - 1;
+    this.x0 = new Int32Array(width);
+    this.x1 = new Int32Array(width);
+    this.us = new Float32Array(width);
+    for (let x = 0; x < width; x++) {
+      const gx = x * k + ox;
+      const ix = Math.floor(gx);
+      const fx = gx - ix;
+      this.x0[x] = ix & m;
+      this.x1[x] = (ix + 1) & m;
+      this.us[x] = fx * fx * (3 - 2 * fx);
+    }
+  }
+
+  /** Writes row y into out[offset .. offset + width). */
+  row(y: number, out: Float32Array, offset = 0): void {
+    const size = this.table.size;
+    const m = size - 1;
+    const t = this.table.table;
+    const gy = y * this.k + this.oy;
+    const iy = Math.floor(gy);
+    const fy = gy - iy;
+    const v = fy * fy * (3 - 2 * fy);
+    const r0 = (iy & m) * size;
+    const r1 = ((iy + 1) & m) * size;
+    const { x0, x1, us } = this;
+    for (let x = 0; x < this.width; x++) {
+      const a = t[r0 + x0[x]];
+      const b = t[r0 + x1[x]];
+      const c = t[r1 + x0[x]];
+      const d = t[r1 + x1[x]];
+      const u = us[x];
+      out[offset + x] = a + (b - a) * u + (c - a) * v + (a - b - c + d) * u * v;
+    }
+  }
+}
+
+/** Fills a width x height image with table.at(x * k + ox, y * k + oy). */
+export function fillNoise(out: Float32Array, width: number, height: number, table: NoiseTable, k: number, ox: number, oy: number): void {
+  const rows = new NoiseRows(table, width, k, ox, oy);
+  for (let y = 0; y < height; y++) rows.row(y, out, y * width);
+}
+
+/**
  * Fractal value noise (fbm), normalised to [0, 1) with mean about 0.5. Each octave is rotated
  * and offset so that lattice artefacts of the octaves do not line up.
  */
@@ -130,34 +188,49 @@ export function fbm(x: number, y: number, seed: number, octaves: number, gain = 
 }
 
 /**
- * Evaluates fn on a coarse grid (every `step` pixels) and bilinearly upsamples it to width x height.
- * For smooth, low-frequency fields this is indistinguishable from per-pixel evaluation and far cheaper.
+ * A smooth field evaluated on a coarse grid (every `step` pixels) and bilinearly upsampled on
+ * demand, one image row at a time. For low-frequency fields this is indistinguishable from
+ * per-pixel evaluation and far cheaper (and needs no full-size array).
  */
-export function coarseField(width: number, height: number, step: number, fn: (x: number, y: number) => number): Float32Array {
-  const cw = Math.ceil(width / step) + 2;
-  const ch = Math.ceil(height / step) + 2;
-  const grid = new Float32Array(cw * ch);
-  for (let j = 0; j < ch; j++) for (let i = 0; i < cw; i++) grid[j * cw + i] = fn(i * step, j * step);
-  const out = new Float32Array(width * height);
-  const inv = 1 / step;
-  for (let y = 0; y < height; y++) {
-    const gy = y * inv;
+export class CoarseGrid {
+  private readonly grid: Float32Array;
+  private readonly cw: number;
+  private readonly ci: Int32Array;
+  private readonly cf: Float32Array;
+  private readonly tmp: Float32Array;
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    private readonly step: number,
+    fn: (x: number, y: number) => number,
+  ) {
+    const cw = Math.ceil(width / step) + 2;
+    const ch = Math.ceil(height / step) + 2;
+    this.cw = cw;
+    this.grid = new Float32Array(cw * ch);
+    for (let j = 0; j < ch; j++) for (let i = 0; i < cw; i++) this.grid[j * cw + i] = fn(i * step, j * step);
+    this.ci = new Int32Array(width);
+    this.cf = new Float32Array(width);
+    for (let x = 0; x < width; x++) {
+      this.ci[x] = Math.floor(x / step);
+      this.cf[x] = x / step - this.ci[x];
+    }
+    this.tmp = new Float32Array(cw);
+  }
+
+  /** Writes row y of the upsampled field into out[offset .. offset + width). */
+  row(y: number, out: Float32Array, offset = 0): void {
+    const { grid, cw, ci, cf, tmp } = this;
+    const gy = y / this.step;
     const j = Math.floor(gy);
     const fy = gy - j;
     const r0 = j * cw;
-    const r1 = r0 + cw;
-    for (let x = 0; x < width; x++) {
-      const gx = x * inv;
-      const i = Math.floor(gx);
-      const fx = gx - i;
-      const a = grid[r0 + i];
-      const b = grid[r0 + i + 1];
-      const c = grid[r1 + i];
-      const d = grid[r1 + i + 1];
-      out[y * width + x] = (a + (b - a) * fx) * (1 - fy) + (c + (d - c) * fx) * fy;
+    for (let i = 0; i < cw; i++) tmp[i] = grid[r0 + i] + (grid[r0 + cw + i] - grid[r0 + i]) * fy;
+    for (let x = 0; x < this.width; x++) {
+      const i = ci[x];
+      out[offset + x] = tmp[i] + (tmp[i + 1] - tmp[i]) * cf[x];
     }
   }
-  return out;
 }
 
 export function clamp01(v: number): number {

@@ -27,7 +27,7 @@ import {
   stampMitosis,
   stampNucleus,
 } from './figures.js';
-import { coarseField, deriveSeed, fbm, gauss, mulberry32, NoiseTable, type Rng, shuffle, smoothstep, uniform } from './random.js';
+import { CoarseGrid, deriveSeed, fbm, fillNoise, gauss, mulberry32, NoiseRows, NoiseTable, type Rng, shuffle, smoothstep, uniform } from './random.js';
 import { blur121, fieldStain, renderRGBA } from './stain.js';
 
 export type { MitosisPhase, NucleusKind } from './figures.js';
@@ -131,10 +131,10 @@ export function generateField(opts: FieldOptions): SynthField {
   const lumenAt = (x: number, y: number) => fbm(x / (48 * s), y / (48 * s), sLumen, 3) - lumenThr;
   const gapAt = (x: number, y: number) => fbm(x / (70 * s), y / (70 * s), sGap, 3) - gapThr;
   const isLumen = (x: number, y: number) => lumenAt(x, y) > -0.01 && nestAt(x, y) > 0.02;
-  const step = Math.max(2, Math.min(8, Math.round(4 * s)));
-  const nest = coarseField(W, H, step, nestAt);
-  const lumen = coarseField(W, H, step, lumenAt);
-  const gap = coarseField(W, H, step, gapAt);
+  const step = Math.max(2, Math.min(12, Math.round(6 * s)));
+  const nest = new CoarseGrid(W, H, step, nestAt);
+  const lumen = new CoarseGrid(W, H, step, lumenAt);
+  const gap = new CoarseGrid(W, H, step, gapAt);
   // Stroma fibres are level lines of v = (coordinate across a field-wide direction) + a large smooth
   // displacement: coherent, wavy, locally turning bundles that never cross.
   const theta0 = fieldRng() * Math.PI;
@@ -142,7 +142,7 @@ export function generateField(opts: FieldOptions): SynthField {
   const s0 = Math.sin(theta0);
   const warpAmp = uniform(fieldRng, 90, 160) * s;
   const warpAt = (x: number, y: number) => warpAmp * (fbm(x / (110 * s), y / (110 * s), sDir, 3) - 0.5) + 5 * s * (fbm(x / (35 * s), y / (35 * s), sWarp, 2) - 0.5);
-  const fiberV = coarseField(W, H, step, (x, y) => -x * s0 + y * c0 + warpAt(x, y));
+  const fiberV = new CoarseGrid(W, H, step, (x, y) => -x * s0 + y * c0 + warpAt(x, y));
   // local fibre direction (for fibroblasts): perpendicular to the gradient of v
   const dirAt = (x: number, y: number) => {
     const e = 2 * s;
@@ -150,8 +150,8 @@ export function generateField(opts: FieldOptions): SynthField {
     const gy = (warpAt(x, y + e) - warpAt(x, y - e)) / (2 * e) + c0;
     return Math.atan2(gy, gx) + Math.PI / 2;
   };
-  const bundle = coarseField(W, H, step, (x, y) => fbm(x / (30 * s), y / (30 * s), sWarp + 77, 3));
-  const cleft = coarseField(W, H, step, (x, y) => fbm(x / (30 * s), y / (30 * s), sCleft, 2));
+  const bundle = new CoarseGrid(W, H, step, (x, y) => fbm(x / (30 * s), y / (30 * s), sWarp + 77, 3));
+  const cleft = new CoarseGrid(W, H, step, (x, y) => fbm(x / (30 * s), y / (30 * s), sCleft, 2));
   const sizeAt = (x: number, y: number) => 0.85 + 0.35 * fbm(x / (120 * s), y / (120 * s), sSize, 2);
 
   // fine texture shared by all stamps
@@ -161,13 +161,8 @@ export function generateField(opts: FieldOptions): SynthField {
   const g2 = new Float32Array(W * H);
   const k1 = 1 / (1.7 * s);
   const k2 = 1 / (4.5 * s);
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      const i = y * W + x;
-      g1[i] = T1.at(x * k1, y * k1);
-      g2[i] = T2.at(x * k2 + 0.37, y * k2 + 0.71);
-    }
-  }
+  fillNoise(g1, W, H, T1, k1, 0, 0);
+  fillNoise(g2, W, H, T2, k2, 0.37, 0.71);
   const noise = { vac: new NoiseTable(sd(11)), fib: new NoiseTable(sd(12)), fib2: new NoiseTable(sd(13)) };
 
   // ---------------- mitoses (placed first: everything else makes room) ----------------
@@ -186,7 +181,7 @@ export function generateField(opts: FieldOptions): SynthField {
   // ---------------- nuclei layout ----------------
   const layRng = mulberry32(sd(30));
   const epi: NucleusSpec[] = [];
-  const sp = 42 * s * uniform(layRng, 0.92, 1.08);
+  const sp = 41 * s * uniform(layRng, 0.92, 1.08);
   const rows = Math.ceil(H / (sp * 0.866)) + 2;
   const cols = Math.ceil(W / sp) + 2;
   for (let j = -1; j < rows; j++) {
@@ -195,7 +190,7 @@ export function generateField(opts: FieldOptions): SynthField {
       const y = j * sp * 0.866 + uniform(layRng, -0.32, 0.32) * sp;
       const skip = layRng();
       const n = epithelialNucleus(layRng, x, y, s * sizeAt(x, y));
-      if (skip < 0.08 || nestAt(x, y) < 0.015 || isLumen(x, y)) continue;
+      if (skip < 0.04 || nestAt(x, y) < 0.015 || isLumen(x, y)) continue;
       if (nearMitosis(x, y, 0.5 * n.a)) continue;
       epi.push(n);
     }
@@ -281,8 +276,10 @@ export function generateField(opts: FieldOptions): SynthField {
   for (const m of specs) stampMitosis(L, m, figRng);
 
   // ---------------- optics, stain, grain ----------------
-  blur121(L.H, W, H);
-  blur121(L.E, W, H);
+  for (let k = 0; k < 2; k++) {
+    blur121(L.H, W, H);
+    blur121(L.E, W, H);
+  }
   const stain = fieldStain(mulberry32(sd(60)));
   const data = renderRGBA(L.H, L.E, W, H, stain, sd(61), uniform(fieldRng, 1.8, 3.2));
 
@@ -316,7 +313,7 @@ function poissonCount(rng: Rng, mean: number): number {
 }
 
 function epithelialNucleus(rng: Rng, x: number, y: number, s: number): NucleusSpec {
-  const a = uniform(rng, 12, 18) * s;
+  const a = uniform(rng, 13, 20) * s;
   const nucleoli: NucleusSpec['nucleoli'] = [];
   const nn = rng() < 0.35 ? 0 : rng() < 0.7 ? 1 : 2;
   for (let k = 0; k < nn; k++) {
@@ -363,15 +360,15 @@ function placeMitoses(rng: Rng, W: number, H: number, n: number, spacing: number
 }
 
 interface BackgroundInputs {
-  nest: Float32Array;
-  lumen: Float32Array;
-  gap: Float32Array;
+  nest: CoarseGrid;
+  lumen: CoarseGrid;
+  gap: CoarseGrid;
   /** Across-fibre coordinate (pixels) and the field-wide along-fibre direction (c0, s0). */
-  fiberV: Float32Array;
+  fiberV: CoarseGrid;
   c0: number;
   s0: number;
-  bundle: Float32Array;
-  cleft: Float32Array;
+  bundle: CoarseGrid;
+  cleft: CoarseGrid;
   epi: NucleusSpec[];
   noise: { vac: NoiseTable; fib: NoiseTable; fib2: NoiseTable };
   fieldRng: Rng;
@@ -381,15 +378,15 @@ interface BackgroundInputs {
 function paintBackground(L: Layers, b: BackgroundInputs): void {
   const { width: W, height: H, g1, g2, s } = L;
   const rng = b.fieldRng;
-  const stromaE = uniform(rng, 0.85, 1.2);
-  const cytoE = uniform(rng, 0.5, 0.75);
-  const cytoH = uniform(rng, 0.15, 0.3);
-  const memE = uniform(rng, 0.1, 0.25);
-  const clearBorders = uniform(rng, 0.5, 0.68); // threshold on the cleft field: share of clear cell borders
-  const vacThr = uniform(rng, 0.7, 0.78);
+  const stromaE = uniform(rng, 0.6, 0.85);
+  const cytoE = uniform(rng, 0.6, 0.85);
+  const cytoH = uniform(rng, 0.2, 0.32);
+  const memE = uniform(rng, 0.25, 0.45);
+  const clearBorders = uniform(rng, 0.55, 0.7); // threshold on the cleft field: share of clear cell borders
+  const vacThr = uniform(rng, 0.68, 0.74);
 
   // Voronoi of epithelial nucleus centres on a bucket grid
-  const B = Math.max(16, Math.round(48 * s));
+  const B = Math.max(12, Math.round(36 * s));
   const bw = Math.ceil(W / B) + 2;
   const bh = Math.ceil(H / B) + 2;
   const counts = new Int32Array(bw * bh + 1);
@@ -408,64 +405,97 @@ function paintBackground(L: Layers, b: BackgroundInputs): void {
     px[k] = n.x;
     py[k] = n.y;
   }
+  // candidates of each bucket: the nuclei of its 3x3 neighbourhood, flattened
+  const nbStart = new Int32Array(bw * bh + 1);
+  const nbList: number[] = [];
+  for (let by = 0; by < bh; by++) {
+    for (let bx = 0; bx < bw; bx++) {
+      nbStart[by * bw + bx] = nbList.length;
+      for (let yy = Math.max(0, by - 1); yy <= Math.min(bh - 1, by + 1); yy++) {
+        for (let xx = Math.max(0, bx - 1); xx <= Math.min(bw - 1, bx + 1); xx++) {
+          const q = yy * bw + xx;
+          for (let k = counts[q]; k < counts[q + 1]; k++) nbList.push(k);
+        }
+      }
+    }
+  }
+  nbStart[bw * bh] = nbList.length;
+  const nb = Int32Array.from(nbList);
 
   const ifl = 1 / (45 * s); // fibre length scale
   const ifw = 1 / (3.2 * s); // fibre width scale
   const { c0, s0 } = b;
   const { vac: TV, fib: TF, fib2: TF2 } = b.noise;
-  const iv = 1 / (10 * s);
+  const iv = 1 / (13 * s);
+  const im = 1 / (7 * s);
+  const motRows = new NoiseRows(TV, W, im, 100.5, 7.25);
+  const vacRowsA = new NoiseRows(TV, W, iv, 0, 0);
+  const vacRowsB = new NoiseRows(TV, W, iv * 2.3, 50.5, 0);
+  const motRow = new Float32Array(W);
+  const vacA = new Float32Array(W);
+  const vacB = new Float32Array(W);
+  const nestR = new Float32Array(W);
+  const lumenR = new Float32Array(W);
+  const gapR = new Float32Array(W);
+  const fibVR = new Float32Array(W);
+  const bundR = new Float32Array(W);
+  const cleftR = new Float32Array(W);
   for (let y = 0; y < H; y++) {
+    b.nest.row(y, nestR);
+    b.lumen.row(y, lumenR);
+    b.gap.row(y, gapR);
+    b.fiberV.row(y, fibVR);
+    b.bundle.row(y, bundR);
+    b.cleft.row(y, cleftR);
+    motRows.row(y, motRow);
+    vacRowsA.row(y, vacA);
+    vacRowsB.row(y, vacB);
     for (let x = 0; x < W; x++) {
       const i = y * W + x;
-      const nv = b.nest[i];
+      const nv = nestR[x];
       const epi = smoothstep(-0.012, 0.012, nv);
       let e = 0;
       let h = 0;
       if (epi < 1) {
         // fibrous stroma: streaks along a slowly turning, warped direction, in denser and looser bundles
         const u = x * c0 + y * s0;
-        const v = b.fiberV[i];
+        const v = fibVR[x];
         const fib = 0.5 * TF.at(u * ifl, v * ifw) + 0.3 * TF2.at(u * ifl * 2.7, v * ifw * 2.1) + 0.2 * g1[i];
-        const bund = b.bundle[i];
+        const bund = bundR[x];
         const dens = 0.45 + 1.1 * bund; // bundle density, about 0.8-1.3
-        const se = stromaE * dens * (0.7 + 0.6 * fib) * (0.9 + 0.2 * g2[i]);
+        const se = stromaE * dens * (0.45 + 1.1 * fib) * (0.9 + 0.2 * g2[i]);
         // loose stroma: pale slits between bundles
-        const loose = smoothstep(0.4, 0.3, bund) * smoothstep(0.42, 0.32, fib);
+        const loose = smoothstep(0.45, 0.32, bund) * smoothstep(0.45, 0.33, fib);
         const sh = 0.05 + 0.04 * g2[i];
         e = se * (1 - 0.75 * loose) * (1 - epi);
         h = sh * (1 - epi);
       }
       if (epi > 0) {
-        let ce = cytoE * (0.7 + 0.45 * g2[i] + 0.15 * g1[i]);
-        let ch = cytoH * (0.8 + 0.4 * g1[i]);
+        // mottled, granular cytoplasm
+        const mot = motRow[x];
+        let ce = cytoE * (0.45 + 0.6 * mot + 0.3 * g2[i] + 0.15 * g1[i]);
+        let ch = cytoH * (0.6 + 0.5 * mot + 0.3 * g1[i]);
         // cell borders: where the two nearest nucleus centres are about equally far
         let d1 = 1e9;
         let d2 = 1e9;
         // look up a slightly displaced position so that cell borders wobble
         const qx = x + 5 * s * (g2[i] - 0.5);
         const qy = y + 5 * s * (g2[i + (i + W < W * H ? W : 0)] - 0.5) + 2 * s * (g1[i] - 0.5);
-        const bx = Math.floor(x / B) + 1;
-        const by = Math.floor(y / B) + 1;
-        for (let yy = by - 1; yy <= by + 1; yy++) {
-          if (yy < 0 || yy >= bh) continue;
-          for (let xx = bx - 1; xx <= bx + 1; xx++) {
-            if (xx < 0 || xx >= bw) continue;
-            const q = yy * bw + xx;
-            for (let k = counts[q]; k < counts[q + 1]; k++) {
-              const ddx = px[k] - qx;
-              const ddy = py[k] - qy;
-              const d = ddx * ddx + ddy * ddy;
-              if (d < d1) {
-                d2 = d1;
-                d1 = d;
-              } else if (d < d2) d2 = d;
-            }
-          }
+        const q = (Math.floor(y / B) + 1) * bw + Math.floor(x / B) + 1;
+        for (let n = nbStart[q], end = nbStart[q + 1]; n < end; n++) {
+          const k = nb[n];
+          const ddx = px[k] - qx;
+          const ddy = py[k] - qy;
+          const d = ddx * ddx + ddy * ddy;
+          if (d < d1) {
+            d2 = d1;
+            d1 = d;
+          } else if (d < d2) d2 = d;
         }
         if (d2 < 1e9) {
           const gapd = Math.sqrt(d2) - Math.sqrt(d1);
           const mk = Math.exp(-(gapd * gapd) / (2.5 * s * s));
-          const cl = b.cleft[i] + 0.08 * (g2[i] - 0.5);
+          const cl = cleftR[x] + 0.08 * (g2[i] - 0.5);
           if (cl > clearBorders) {
             // retraction space around the cell
             const wk = mk * smoothstep(clearBorders, clearBorders + 0.05, cl);
@@ -476,17 +506,17 @@ function paintBackground(L: Layers, b: BackgroundInputs): void {
           }
         }
         // cytoplasmic vacuoles (clear cytoplasm)
-        const vac = 0.65 * TV.at(x * iv, y * iv) + 0.35 * TV.at(x * iv * 2.3 + 50.5, y * iv * 2.3);
-        const vk = smoothstep(vacThr, vacThr + 0.05, vac);
+        const vac = 0.65 * vacA[x] + 0.35 * vacB[x];
+        const vk = smoothstep(vacThr, vacThr + 0.03, vac);
         ce *= 1 - 0.85 * vk;
         ch *= 1 - 0.85 * vk;
         e += ce * epi;
         h += ch * epi;
       }
       // white: gaps in stroma, lumina in nests, clefts along nest borders
-      const gapK = smoothstep(0, 0.02, b.gap[i]) * (1 - epi);
-      const lumK = smoothstep(-0.01, 0.01, b.lumen[i]) * smoothstep(0.02, 0.05, nv);
-      const clK = (1 - smoothstep(0.002, 0.01 + 0.012 * g2[i], Math.abs(nv))) * smoothstep(0.45, 0.55, b.cleft[i]);
+      const gapK = smoothstep(0, 0.02, gapR[x]) * (1 - epi);
+      const lumK = smoothstep(-0.01, 0.01, lumenR[x]) * smoothstep(0.02, 0.05, nv);
+      const clK = (1 - smoothstep(0.002, 0.01 + 0.012 * g2[i], Math.abs(nv))) * smoothstep(0.45, 0.55, cleftR[x]);
       const wk = Math.max(gapK, lumK, clK);
       if (wk > 0) {
         // a faint dense rim where tissue meets a space

@@ -1,0 +1,181 @@
+// npm run bench:kernels [-- --batch 256 --reps 3]
+// Throughput of every kernel at the shapes of DNN1 (Cireşan et al. 2013, Table 1) at batch 256,
+// printed with the adapter it ran on. A benchmark, not a test: it asserts nothing.
+import type { Activation } from '../engine/activation.js';
+import type { Engine, Tensor } from '../engine/engine.js';
+import { createNodeEngine } from '../engine/node.js';
+import { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward } from '../engine/ops/conv2d.js';
+import { diskFilter, nonMaxSuppression } from '../engine/ops/image.js';
+import { linearBackward, linearForward, matmul } from '../engine/ops/matmul.js';
+import { adagradStep, sgdStep } from '../engine/ops/optim.js';
+import { gatherPatches, packRgba } from '../engine/ops/patches.js';
+import { maxPoolBackward, maxPoolForward } from '../engine/ops/pool.js';
+import { reduceRows } from '../engine/ops/reduce.js';
+import { softmaxCrossEntropy } from '../engine/ops/softmax.js';
+
+const argv = process.argv.slice(2);
+const flag = (name: string, fallback: number) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : fallback;
+};
+
+function fill(e: Engine, shape: number[], lo = -1, hi = 1): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const a = new Float32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    a[i] = lo + ((hi - lo) * (s >>> 8)) / 16777216;
+  }
+  return e.tensor(shape, a);
+}
+
+interface Row {
+  kernel: string;
+  shape: string;
+  ms: number;
+  rate: string;
+}
+
+async function time(e: Engine, reps: number, body: () => Tensor[] | void): Promise<number> {
+  const warm = body();
+  await e.sync();
+  warm?.forEach((t) => t.release());
+  const t0 = performance.now();
+  for (let r = 0; r < reps; r++) body()?.forEach((t) => t.release());
+  await e.sync();
+  return (performance.now() - t0) / reps;
+}
+
+const e = await createNodeEngine();
+try {
+  const reps = flag('reps', 3);
+  const maxBinding = e.limits.maxStorageBufferBindingSize;
+  // The largest map of DNN1 is conv1's output [B,16,100,100]: pick the largest batch <= the asked one that fits.
+  let B = flag('batch', 256);
+  while (B > 1 && B * 16 * 100 * 100 * 4 > maxBinding) B = Math.floor(B / 2);
+  console.log(`adapter: ${e.adapterName}`);
+  console.log(`max storage binding: ${(maxBinding / 2 ** 20).toFixed(0)} MiB; batch ${B}${B < flag('batch', 256) ? ' (reduced to fit)' : ''}; ${reps} reps\n`);
+  const rows: Row[] = [];
+  const gflops = (flop: number, ms: number) => `${(flop / ms / 1e6).toFixed(2)} GFLOP/s`;
+  const gbs = (bytes: number, ms: number) => `${(bytes / ms / 1e6).toFixed(2)} GB/s`;
+
+  // DNN1 convolution layers: [input maps, size, kernel]
+  const convs: [number, number, number][] = [
+    [3, 101, 2],
+    [16, 50, 3],
+    [16, 24, 3],
+    [16, 11, 2],
+    [16, 5, 2],
+  ];
+  for (const [cin, size, k] of convs) {
+    const x = fill(e, [B, cin, size, size]);
+    const w = fill(e, [16, cin, k, k], -0.3, 0.3);
+    const b = fill(e, [16]);
+    const o = size - k + 1;
+    const flop = 2 * B * 16 * o * o * cin * k * k;
+    const shape = `${B}x${cin}x${size}² * 16x${k}²`;
+    const act: Activation = 'tanh';
+    const y = conv2dForward(e, x, w, b, { activation: act });
+    rows.push({ kernel: 'conv2d_forward', shape, ms: 0, rate: '' });
+    let ms = await time(e, reps, () => [conv2dForward(e, x, w, b, { activation: act })]);
+    Object.assign(rows[rows.length - 1], { ms, rate: gflops(flop, ms) });
+    ms = await time(e, reps, () => [conv2dBackwardInput(e, y, w, x.shape, 1)]);
+    rows.push({ kernel: 'conv2d_backward_input', shape, ms, rate: gflops(flop, ms) });
+    ms = await time(e, reps, () => [conv2dBackwardWeight(e, x, y, k, 1)]);
+    rows.push({ kernel: 'conv2d_backward_weight', shape, ms, rate: gflops(flop, ms) });
+    ms = await time(e, reps, () => [conv2dBackwardBias(e, y)]);
+    rows.push({ kernel: 'conv2d_backward_bias', shape, ms, rate: gbs(y.bytes, ms) });
+    // the max-pool that follows
+    if (o % 2 === 0) {
+      const p = { k: 2 };
+      const { y: py, argmax } = maxPoolForward(e, y, p);
+      const bytes = y.bytes + 2 * py.bytes;
+      ms = await time(e, reps, () => {
+        const r = maxPoolForward(e, y, p);
+        return [r.y, r.argmax];
+      });
+      rows.push({ kernel: 'maxpool_forward', shape: `${B}x16x${o}²`, ms, rate: gbs(bytes, ms) });
+      ms = await time(e, reps, () => [maxPoolBackward(e, py, argmax, y.shape, p)]);
+      rows.push({ kernel: 'maxpool_backward', shape: `${B}x16x${o}²`, ms, rate: gbs(bytes + y.bytes, ms) });
+      py.release();
+      argmax.release();
+    }
+    [x, w, b, y].forEach((t) => t.release());
+  }
+
+  // FC layers 64 -> 100 -> 2
+  for (const [fin, fout] of [
+    [64, 100],
+    [100, 2],
+  ]) {
+    const x = fill(e, [B, fin]), w = fill(e, [fout, fin]), b = fill(e, [fout]);
+    const flop = 2 * B * fin * fout;
+    const y = linearForward(e, x, w, b, 'tanh');
+    let ms = await time(e, reps, () => [linearForward(e, x, w, b, 'tanh')]);
+    rows.push({ kernel: 'linear_forward (matmul)', shape: `${B}x${fin} -> ${fout}`, ms, rate: gflops(flop, ms) });
+    ms = await time(e, reps, () => {
+      const g = linearBackward(e, x, w, y, y, 'tanh');
+      return [g.dx, g.dw, g.db];
+    });
+    rows.push({ kernel: 'linear_backward', shape: `${B}x${fin} -> ${fout}`, ms, rate: gflops(2 * flop, ms) });
+    [x, w, b, y].forEach((t) => t.release());
+  }
+
+  // the matmul itself on a square problem (throughput ceiling of the tiled kernel)
+  const M = flag('matmul', e.adapter.architecture === 'software' || /swiftshader|llvmpipe/i.test(e.adapterName) ? 512 : 4096);
+  {
+    const a = fill(e, [M, M]), bm = fill(e, [M, M]);
+    const ms = await time(e, reps, () => [matmul(e, a, bm)]);
+    rows.push({ kernel: 'matmul', shape: `${M}x${M}x${M}`, ms, rate: gflops(2 * M ** 3, ms) });
+    a.release();
+    bm.release();
+  }
+
+  // softmax + cross-entropy, optimisers, reductions
+  {
+    const z = fill(e, [B, 2]);
+    const labels = e.tensor([B], Uint32Array.from({ length: B }, (_, i) => i % 2));
+    const ms = await time(e, reps, () => {
+      const r = softmaxCrossEntropy(e, z, labels);
+      return [r.probs, r.loss, r.grad];
+    });
+    rows.push({ kernel: 'softmax_cross_entropy', shape: `${B}x2`, ms, rate: gbs(B * 2 * 4 * 3, ms) });
+    const n = 13_630; // DNN1's weights
+    const w = fill(e, [n]), g = fill(e, [n]), v = e.zeros([n]);
+    let msO = await time(e, reps, () => sgdStep(e, w, g, v, { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }));
+    rows.push({ kernel: 'sgd', shape: `${n} weights`, ms: msO, rate: gbs(n * 4 * 5, msO) });
+    msO = await time(e, reps, () => adagradStep(e, w, g, v, { lr: 0.01, eps: 1e-8, weightDecay: 1e-4 }));
+    rows.push({ kernel: 'adagrad', shape: `${n} weights`, ms: msO, rate: gbs(n * 4 * 5, msO) });
+    const big = fill(e, [B * 16, 2500]);
+    msO = await time(e, reps, () => [reduceRows(e, big, 'sum')]);
+    rows.push({ kernel: 'reduce_rows (sum)', shape: `${B * 16}x2500`, ms: msO, rate: gbs(big.bytes, msO) });
+    [z, labels, w, g, v, big].forEach((t) => t.release());
+  }
+
+  // training-patch gathering (101x101, rotated, from a 2084x2084 field) and the post-processing
+  {
+    const side = 2084;
+    const rgba = new Uint8Array(side * side * 4).map((_, i) => (i * 31) & 255);
+    const img = e.tensor([side * side], packRgba(rgba));
+    const reqs = Array.from({ length: B }, (_, i) => ({ offset: 0, width: side, height: side, cx: (i * 97) % side, cy: (i * 211) % side, angle: i * 0.1, mirror: i % 2 === 1 }));
+    const ms = await time(e, reps, () => [gatherPatches(e, img, reqs, 101, { scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] })]);
+    rows.push({ kernel: 'gather_patches', shape: `${B}x3x101² from ${side}²`, ms, rate: `${((B / ms) * 1000).toFixed(0)} patches/s` });
+    img.release();
+    const mside = flag('map', 1024);
+    const map = fill(e, [mside, mside], 0, 1);
+    const msD = await time(e, reps, () => [diskFilter(e, map, 10)]);
+    rows.push({ kernel: 'disk_filter (d=10)', shape: `${mside}²`, ms: msD, rate: `${((mside * mside) / msD / 1e3).toFixed(1)} Mpx/s` });
+    const mf = diskFilter(e, map, 10);
+    const t0 = performance.now();
+    const dets = await nonMaxSuppression(e, mf, { radius: 20, threshold: 0.5 });
+    const msN = performance.now() - t0;
+    rows.push({ kernel: 'nms (2d=20, t=0.5)', shape: `${mside}², ${dets.length} dets`, ms: msN, rate: `${((mside * mside) / msN / 1e3).toFixed(1)} Mpx/s` });
+  }
+
+  const w1 = Math.max(...rows.map((r) => r.kernel.length)), w2 = Math.max(...rows.map((r) => r.shape.length));
+  console.log(`${'kernel'.padEnd(w1)}  ${'shape'.padEnd(w2)}  ${'ms'.padStart(10)}  rate`);
+  for (const r of rows) console.log(`${r.kernel.padEnd(w1)}  ${r.shape.padEnd(w2)}  ${r.ms.toFixed(2).padStart(10)}  ${r.rate}`);
+} finally {
+  e.destroy();
+}
