@@ -56,7 +56,11 @@ try {
   while (B > 1 && B * 16 * 100 * 100 * 4 > maxBinding) B = Math.floor(B / 2);
   console.log(`adapter: ${e.adapterName}`);
   console.log(`max storage binding: ${(maxBinding / 2 ** 20).toFixed(0)} MiB; batch ${B}${B < flag('batch', 256) ? ' (reduced to fit)' : ''}; ${reps} reps\n`);
-  const rows: Row[] = [];
+  // Rows print as they are measured (the whole run takes minutes on a CPU adapter).
+  const emit = (r: Row) => {
+    console.log(`${r.kernel.padEnd(24)}  ${r.shape.padEnd(28)}  ${r.ms.toFixed(2).padStart(10)}  ${r.rate}`);
+  };
+  console.log(`${'kernel'.padEnd(24)}  ${'shape'.padEnd(28)}  ${'ms'.padStart(10)}  rate`);
   const gflops = (flop: number, ms: number) => `${(flop / ms / 1e6).toFixed(2)} GFLOP/s`;
   const gbs = (bytes: number, ms: number) => `${(bytes / ms / 1e6).toFixed(2)} GB/s`;
 
@@ -77,15 +81,14 @@ try {
     const shape = `${B}x${cin}x${size}² * 16x${k}²`;
     const act: Activation = 'tanh';
     const y = conv2dForward(e, x, w, b, { activation: act });
-    rows.push({ kernel: 'conv2d_forward', shape, ms: 0, rate: '' });
     let ms = await time(e, reps, () => [conv2dForward(e, x, w, b, { activation: act })]);
-    Object.assign(rows[rows.length - 1], { ms, rate: gflops(flop, ms) });
+    emit({ kernel: 'conv2d_forward', shape, ms, rate: gflops(flop, ms) });
     ms = await time(e, reps, () => [conv2dBackwardInput(e, y, w, x.shape, 1)]);
-    rows.push({ kernel: 'conv2d_backward_input', shape, ms, rate: gflops(flop, ms) });
+    emit({ kernel: 'conv2d_backward_input', shape, ms, rate: gflops(flop, ms) });
     ms = await time(e, reps, () => [conv2dBackwardWeight(e, x, y, k, 1)]);
-    rows.push({ kernel: 'conv2d_backward_weight', shape, ms, rate: gflops(flop, ms) });
+    emit({ kernel: 'conv2d_backward_weight', shape, ms, rate: gflops(flop, ms) });
     ms = await time(e, reps, () => [conv2dBackwardBias(e, y)]);
-    rows.push({ kernel: 'conv2d_backward_bias', shape, ms, rate: gbs(y.bytes, ms) });
+    emit({ kernel: 'conv2d_backward_bias', shape, ms, rate: gbs(y.bytes, ms) });
     // the max-pool that follows
     if (o % 2 === 0) {
       const p = { k: 2 };
@@ -95,9 +98,9 @@ try {
         const r = maxPoolForward(e, y, p);
         return [r.y, r.argmax];
       });
-      rows.push({ kernel: 'maxpool_forward', shape: `${B}x16x${o}²`, ms, rate: gbs(bytes, ms) });
+      emit({ kernel: 'maxpool_forward', shape: `${B}x16x${o}²`, ms, rate: gbs(bytes, ms) });
       ms = await time(e, reps, () => [maxPoolBackward(e, py, argmax, y.shape, p)]);
-      rows.push({ kernel: 'maxpool_backward', shape: `${B}x16x${o}²`, ms, rate: gbs(bytes + y.bytes, ms) });
+      emit({ kernel: 'maxpool_backward', shape: `${B}x16x${o}²`, ms, rate: gbs(bytes + y.bytes, ms) });
       py.release();
       argmax.release();
     }
@@ -113,12 +116,12 @@ try {
     const flop = 2 * B * fin * fout;
     const y = linearForward(e, x, w, b, 'tanh');
     let ms = await time(e, reps, () => [linearForward(e, x, w, b, 'tanh')]);
-    rows.push({ kernel: 'linear_forward (matmul)', shape: `${B}x${fin} -> ${fout}`, ms, rate: gflops(flop, ms) });
+    emit({ kernel: 'linear_forward (matmul)', shape: `${B}x${fin} -> ${fout}`, ms, rate: gflops(flop, ms) });
     ms = await time(e, reps, () => {
       const g = linearBackward(e, x, w, y, y, 'tanh');
       return [g.dx, g.dw, g.db];
     });
-    rows.push({ kernel: 'linear_backward', shape: `${B}x${fin} -> ${fout}`, ms, rate: gflops(2 * flop, ms) });
+    emit({ kernel: 'linear_backward', shape: `${B}x${fin} -> ${fout}`, ms, rate: gflops(2 * flop, ms) });
     [x, w, b, y].forEach((t) => t.release());
   }
 
@@ -127,7 +130,7 @@ try {
   {
     const a = fill(e, [M, M]), bm = fill(e, [M, M]);
     const ms = await time(e, reps, () => [matmul(e, a, bm)]);
-    rows.push({ kernel: 'matmul', shape: `${M}x${M}x${M}`, ms, rate: gflops(2 * M ** 3, ms) });
+    emit({ kernel: 'matmul', shape: `${M}x${M}x${M}`, ms, rate: gflops(2 * M ** 3, ms) });
     a.release();
     bm.release();
   }
@@ -140,16 +143,16 @@ try {
       const r = softmaxCrossEntropy(e, z, labels);
       return [r.probs, r.loss, r.grad];
     });
-    rows.push({ kernel: 'softmax_cross_entropy', shape: `${B}x2`, ms, rate: gbs(B * 2 * 4 * 3, ms) });
+    emit({ kernel: 'softmax_cross_entropy', shape: `${B}x2`, ms, rate: gbs(B * 2 * 4 * 3, ms) });
     const n = 13_630; // DNN1's weights
     const w = fill(e, [n]), g = fill(e, [n]), v = e.zeros([n]);
     let msO = await time(e, reps, () => sgdStep(e, w, g, v, { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }));
-    rows.push({ kernel: 'sgd', shape: `${n} weights`, ms: msO, rate: gbs(n * 4 * 5, msO) });
+    emit({ kernel: 'sgd', shape: `${n} weights`, ms: msO, rate: gbs(n * 4 * 5, msO) });
     msO = await time(e, reps, () => adagradStep(e, w, g, v, { lr: 0.01, eps: 1e-8, weightDecay: 1e-4 }));
-    rows.push({ kernel: 'adagrad', shape: `${n} weights`, ms: msO, rate: gbs(n * 4 * 5, msO) });
+    emit({ kernel: 'adagrad', shape: `${n} weights`, ms: msO, rate: gbs(n * 4 * 5, msO) });
     const big = fill(e, [B * 16, 2500]);
     msO = await time(e, reps, () => [reduceRows(e, big, 'sum')]);
-    rows.push({ kernel: 'reduce_rows (sum)', shape: `${B * 16}x2500`, ms: msO, rate: gbs(big.bytes, msO) });
+    emit({ kernel: 'reduce_rows (sum)', shape: `${B * 16}x2500`, ms: msO, rate: gbs(big.bytes, msO) });
     [z, labels, w, g, v, big].forEach((t) => t.release());
   }
 
@@ -160,22 +163,19 @@ try {
     const img = e.tensor([side * side], packRgba(rgba));
     const reqs = Array.from({ length: B }, (_, i) => ({ offset: 0, width: side, height: side, cx: (i * 97) % side, cy: (i * 211) % side, angle: i * 0.1, mirror: i % 2 === 1 }));
     const ms = await time(e, reps, () => [gatherPatches(e, img, reqs, 101, { scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] })]);
-    rows.push({ kernel: 'gather_patches', shape: `${B}x3x101² from ${side}²`, ms, rate: `${((B / ms) * 1000).toFixed(0)} patches/s` });
+    emit({ kernel: 'gather_patches', shape: `${B}x3x101² from ${side}²`, ms, rate: `${((B / ms) * 1000).toFixed(0)} patches/s` });
     img.release();
     const mside = flag('map', 1024);
     const map = fill(e, [mside, mside], 0, 1);
     const msD = await time(e, reps, () => [diskFilter(e, map, 10)]);
-    rows.push({ kernel: 'disk_filter (d=10)', shape: `${mside}²`, ms: msD, rate: `${((mside * mside) / msD / 1e3).toFixed(1)} Mpx/s` });
+    emit({ kernel: 'disk_filter (d=10)', shape: `${mside}²`, ms: msD, rate: `${((mside * mside) / msD / 1e3).toFixed(1)} Mpx/s` });
     const mf = diskFilter(e, map, 10);
     const t0 = performance.now();
     const dets = await nonMaxSuppression(e, mf, { radius: 20, threshold: 0.5 });
     const msN = performance.now() - t0;
-    rows.push({ kernel: 'nms (2d=20, t=0.5)', shape: `${mside}², ${dets.length} dets`, ms: msN, rate: `${((mside * mside) / msN / 1e3).toFixed(1)} Mpx/s` });
+    emit({ kernel: 'nms (2d=20, t=0.5)', shape: `${mside}², ${dets.length} dets`, ms: msN, rate: `${((mside * mside) / msN / 1e3).toFixed(1)} Mpx/s` });
   }
 
-  const w1 = Math.max(...rows.map((r) => r.kernel.length)), w2 = Math.max(...rows.map((r) => r.shape.length));
-  console.log(`${'kernel'.padEnd(w1)}  ${'shape'.padEnd(w2)}  ${'ms'.padStart(10)}  rate`);
-  for (const r of rows) console.log(`${r.kernel.padEnd(w1)}  ${r.shape.padEnd(w2)}  ${r.ms.toFixed(2).padStart(10)}  ${r.rate}`);
 } finally {
   e.destroy();
 }

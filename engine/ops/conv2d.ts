@@ -54,7 +54,7 @@ export function conv2dBackwardInput(e: Engine, g: Tensor, w: Tensor, inputShape:
       name: 'conv2d_backward_input',
       source: backwardInputSource,
       constants: { N, CIN, H, W, COUT: d.COUT, K: d.K, D: d.D },
-      workgroups: grid1d(N * CIN * H * W, 64),
+      workgroups: grid1d(N * Math.ceil(CIN / 4) * H * W, 64),
     },
     [g, w, dx],
   );

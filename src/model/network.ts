@@ -1,5 +1,7 @@
 // A mitosis net on the GPU, for batches of patches [N, C, S, S]: forward (keeping what backward
-// needs), softmax cross-entropy, backward (gradients of every parameter), SGD steps.
+// needs), softmax cross-entropy, backward (gradients of every parameter), SGD and Adagrad steps,
+// and the optimizer's state (velocities or accumulated squared gradients) in and out, so that a
+// training run can be checkpointed and resumed bit for bit.
 //
 // Layer by layer (spec in ./spec.ts):
 //   conv k:    y = act(conv2d(x, W[Cout,Cin,k,k]) + b)                      (valid, stride 1)
@@ -15,7 +17,7 @@ import { conv2dBackward, conv2dBackwardBias, conv2dBackwardWeight, conv2dForward
 import { linearBackward, linearForward } from '../../engine/ops/matmul.js';
 import { maxPoolBackward, maxPoolForward } from '../../engine/ops/pool.js';
 import { softmax, softmaxCrossEntropy } from '../../engine/ops/softmax.js';
-import { sgdStep } from '../../engine/ops/optim.js';
+import { adagradStep, sgdStep } from '../../engine/ops/optim.js';
 import type { LayerParams, Model } from './model-file.js';
 import { layerShapes, type LayerShape, type NetSpec } from './spec.js';
 
@@ -41,6 +43,22 @@ export interface SgdParams {
   weightDecay: number;
 }
 
+export interface AdagradParams {
+  lr: number;
+  /** Added to sqrt(h) in the denominator (e.g. 1e-8). */
+  eps: number;
+  weightDecay: number;
+}
+
+export type OptimizerKind = 'sgd' | 'adagrad';
+
+/** The optimizer's per-parameter state on the CPU: SGD velocities or Adagrad's sums of squared
+ * gradients, one {weight, bias} per conv/FC layer (the layout of `params`). */
+export interface OptimizerState {
+  kind: OptimizerKind;
+  params: LayerParams[];
+}
+
 export class Network {
   readonly spec: NetSpec;
   readonly shapes: readonly LayerShape[];
@@ -49,6 +67,7 @@ export class Network {
   /** Index into `params` of each layer (-1 for max-pooling). */
   readonly paramIndex: readonly number[];
   private velocity: ParamTensors[] | null = null;
+  private accum: ParamTensors[] | null = null;
   private destroyed = false;
 
   constructor(
@@ -245,6 +264,7 @@ export class Network {
   /** SGD with momentum and weight decay on every parameter (velocities kept here, start at 0). */
   sgdStep(grads: readonly ParamTensors[], p: SgdParams): void {
     this.check();
+    if (this.accum) throw new Error(`Network ${this.spec.name}: sgdStep after adagradStep (call resetOptimizer() to switch optimizers)`);
     if (!this.velocity) {
       this.velocity = this.params.map((q) => ({ weight: this.e.zeros(q.weight.shape), bias: this.e.zeros(q.bias.shape) }));
     }
@@ -254,10 +274,57 @@ export class Network {
     });
   }
 
-  /** Forgets the SGD velocities (e.g. when the learning rate schedule restarts). */
+  /**
+   * Adagrad on every parameter, with q = g + wd w: h += q^2; w -= lr q / (sqrt(h) + eps) (the
+   * accumulators h are kept here and start at 0; engine/ops/optim.ts adagradStep).
+   */
+  adagradStep(grads: readonly ParamTensors[], p: AdagradParams): void {
+    this.check();
+    if (this.velocity) throw new Error(`Network ${this.spec.name}: adagradStep after sgdStep (call resetOptimizer() to switch optimizers)`);
+    if (!this.accum) {
+      this.accum = this.params.map((q) => ({ weight: this.e.zeros(q.weight.shape), bias: this.e.zeros(q.bias.shape) }));
+    }
+    this.params.forEach((q, i) => {
+      adagradStep(this.e, q.weight, grads[i].weight, this.accum![i].weight, p);
+      adagradStep(this.e, q.bias, grads[i].bias, this.accum![i].bias, p);
+    });
+  }
+
+  /** Reads the optimizer's state back (null before the first step or after resetOptimizer). */
+  async readOptimizerState(): Promise<OptimizerState | null> {
+    this.check();
+    if (this.velocity) return { kind: 'sgd', params: await readParams(this.velocity) };
+    if (this.accum) return { kind: 'adagrad', params: await readParams(this.accum) };
+    return null;
+  }
+
+  /** Restores an optimizer state read by readOptimizerState (null: forget it, as resetOptimizer). */
+  writeOptimizerState(state: OptimizerState | null): void {
+    this.check();
+    this.resetOptimizer();
+    if (!state) return;
+    if (state.kind !== 'sgd' && state.kind !== 'adagrad') throw new Error(`Network.writeOptimizerState: unknown optimizer '${String(state.kind)}'`);
+    if (state.params.length !== this.params.length) {
+      throw new Error(`Network.writeOptimizerState: ${state.params.length} parameter layers given, ${this.spec.name} has ${this.params.length}`);
+    }
+    const ts = this.params.map((q, i) => {
+      const s = state.params[i];
+      if (s.weight.length !== q.weight.size || s.bias.length !== q.bias.size) {
+        throw new Error(`Network.writeOptimizerState: parameter layer ${i} has ${s.weight.length}+${s.bias.length} values, needs ${q.weight.size} + ${q.bias.size}`);
+      }
+      return { weight: this.e.tensor(q.weight.shape, s.weight), bias: this.e.tensor(q.bias.shape, s.bias) };
+    });
+    if (state.kind === 'sgd') this.velocity = ts;
+    else this.accum = ts;
+  }
+
+  /** Forgets the optimizer's state: SGD velocities or Adagrad accumulators (e.g. when the learning
+   * rate schedule restarts). */
   resetOptimizer(): void {
     if (this.velocity) releaseParams(this.velocity);
     this.velocity = null;
+    if (this.accum) releaseParams(this.accum);
+    this.accum = null;
   }
 
   /** Releases the parameter tensors; the network must not be used afterwards. */

@@ -1,20 +1,11 @@
 // Model files on disk (Node only): atomic save, load with clear errors.
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { decodeModel, encodeModel, type Model } from '../model/model-file.js';
+import { writeFileAtomic } from './files.js';
 
-/** Writes `model` to `path` atomically: a temporary file in the same directory, then a rename. */
+/** Writes `model` to `path` atomically (src/node/files.ts): a crash never leaves half a model. */
 export async function saveModel(path: string, model: Model): Promise<void> {
-  const bytes = encodeModel(model, path);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await writeFile(tmp, bytes, { flush: true });
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw new Error(`${path}: could not save the model (${(e as Error).message})`);
-  }
+  await writeFileAtomic(path, encodeModel(model, path));
 }
 
 /** Reads a model file; errors name the path (missing, not a model, truncated, corrupt, ...). */

@@ -1,0 +1,76 @@
+// npm run bench:detect [-- --size 512 --presets DNNf1,DNNf12,DNN --tile 512 --reps 1]
+// Time of the whole detector (dense maps of every net and variant, disk smoothing, suppression) on a
+// procedural H&E field the size of a MITOS high-power field (2084x2084 at 0.2456 µm/px), for the
+// paper's three presets with DNN1 + DNN2 (Table 1) at random weights (initModel): the work per pixel
+// does not depend on the weights. The paper (MATLAB GPU code, 2013): DNNf1 31 s, DNNf12 ~1 min,
+// DNN ~8 min per image. A benchmark, not a test: it asserts nothing.
+// On a CPU adapter (lavapipe) the full field with DNN takes long: use --size 512 (or less).
+import { createNodeEngine } from '../engine/node.js';
+import { detectMitoses, PRESETS, type Preset } from '../src/detect/detector.js';
+import { initModel } from '../src/model/model-file.js';
+import { DNN1, DNN2 } from '../src/model/spec.js';
+import { generateField } from '../src/synth/tissue.js';
+
+const argv = process.argv.slice(2);
+function flag(name: string): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  if (i < 0) return undefined;
+  const v = argv[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
+  return v;
+}
+function intFlag(name: string, fallback: number, min: number): number {
+  const s = flag(name);
+  if (s === undefined) return fallback;
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < min) throw new Error(`--${name}: '${s}' is not an integer >= ${min}`);
+  return v;
+}
+
+const FULL = 2084; // MITOS scanner A high-power field, pixels
+const size = intFlag('size', FULL, 16);
+const reps = intFlag('reps', 1, 1);
+const tile = flag('tile') === undefined ? undefined : intFlag('tile', 0, 16);
+const presets = (flag('presets') ?? 'DNNf1,DNNf12,DNN').split(',').map((s) => s.trim()).filter(Boolean) as Preset[];
+for (const p of presets) if (!Object.hasOwn(PRESETS, p)) throw new Error(`--presets: '${p}' is not one of ${Object.keys(PRESETS).join(', ')}`);
+
+const mpp = 0.2456;
+const models = [initModel(DNN1, 1, { umPerPixel: mpp }), initModel(DNN2, 2, { umPerPixel: mpp })];
+const field = generateField({ width: size, height: size, seed: 2084, mpp });
+const mp = (size * size) / 1e6;
+
+const e = await createNodeEngine();
+try {
+  console.log(`adapter: ${e.adapterName}`);
+  console.log(
+    `field: ${size}x${size} px (${mp.toFixed(2)} MP)${size === FULL ? ', a full MITOS high-power field' : `, not the full ${FULL}x${FULL} field (--size)`}; ` +
+      `nets DNN1 + DNN2 (random weights); ${reps} rep(s); tile ${tile ?? 'automatic'}`,
+  );
+  // Warm-up: compiles every pipeline both nets use (a small field, both nets, one variant).
+  const w0 = performance.now();
+  const warm = generateField({ width: 64, height: 64, seed: 1, mpp });
+  await detectMitoses(e, models, warm.image, { preset: 'DNNf12' });
+  console.log(`warm-up (pipeline compilation, 64x64 DNNf12): ${((performance.now() - w0) / 1000).toFixed(1)} s\n`);
+
+  const rows: string[][] = [['preset', 'nets x variants', 'seconds', 's / MP', 's / net / variant', 'detections']];
+  const print = (r: string[]) => console.log(r.map((v, c) => (c === 0 ? v.padEnd(8) : v.padStart(c === 1 ? 15 : 12))).join('  '));
+  print(rows[0]);
+  for (const preset of presets) {
+    const runs = Math.min(models.length, PRESETS[preset].nets) * PRESETS[preset].variants;
+    let best = Infinity;
+    let count = 0;
+    for (let r = 0; r < reps; r++) {
+      const t0 = performance.now();
+      const res = await detectMitoses(e, models, field.image, { preset, tileSize: tile });
+      best = Math.min(best, (performance.now() - t0) / 1000);
+      count = res.detections.length;
+    }
+    const nv = `${Math.min(models.length, PRESETS[preset].nets)} x ${PRESETS[preset].variants}`;
+    const row = [preset, nv, best.toFixed(2), (best / mp).toFixed(2), (best / runs).toFixed(2), `${count}`];
+    rows.push(row);
+    print(row);
+  }
+  console.log(`\nsize run: ${size}x${size}; seconds = best of ${reps}; paper (2013 GPU, 2084x2084): DNNf1 31 s, DNNf12 ~60 s, DNN ~480 s`);
+} finally {
+  e.destroy();
+}

@@ -1,0 +1,381 @@
+// `mitoscan train <dataset-root...> --out model.mitoscan [options]`: trains a mitosis net the way
+// Cireşan et al. 2013 did (method.md §1): the two-stage hard-negative training set (Sd, a brief net
+// Cd, its dense map D(p) over every training image, then all mitosis pixels + negatives drawn with
+// weight D(p)), then SGD (or the tutorial's Adagrad) on patches cut on the GPU with a random
+// rotation and mirroring per patch per epoch, validation on whole held-out patients every epoch,
+// early stopping, and the best validation weights written as a model file with its provenance.
+//
+// Kill-safe: after the training set is built and after every epoch a checkpoint (weights, optimizer
+// state, epoch, best weights, patience counter, history, options, the training set) is written
+// atomically to --checkpoint (default <out>.ckpt); `--resume` continues from it, and the final
+// model is bit for bit the one an uninterrupted run writes (set SOURCE_DATE_EPOCH for the date in
+// the provenance to match too).
+//
+// --synthetic N trains on N procedural fields (src/synth/tissue.ts) instead of a data set: this is
+// how the embedded default model (models/default.mitoscan) is made.
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import type { Engine } from '../engine/engine.js';
+import { createNodeEngine } from '../engine/node.js';
+import { smoothingRadiusPx } from '../src/detect/detector.js';
+import { rescaleToMpp } from '../src/io/image.js';
+import type { Model, Provenance } from '../src/model/model-file.js';
+import { initModel } from '../src/model/model-file.js';
+import { describeSpec, NAMED_SPECS, validateSpec, type NetSpec } from '../src/model/spec.js';
+import { loadDataset, type LayoutOption } from '../src/node/datasets.js';
+import { readImageFile, writeFileAtomic } from '../src/node/files.js';
+import { saveModel } from '../src/node/model-io.js';
+import { decodeCheckpoint, encodeCheckpoint, runDifferences, type Checkpoint } from '../src/train/checkpoint.js';
+import { SYNTHETIC_TRAIN_SEED_BASE, syntheticImages } from '../src/train/synthetic.js';
+import { imageNormalisation, ImageStore, Trainer, trainOptions, type EpochRecord, type TrainOptions, type TrainState } from '../src/train/trainer.js';
+import { buildTrainingSet, splitByPatient, type TrainingImage } from '../src/train/training-set.js';
+import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './args.js';
+import { formatSeconds, Progress } from './progress.js';
+
+const USAGE = `usage: mitoscan train <dataset-root...> --out model.mitoscan [options]
+       mitoscan train --synthetic N --out model.mitoscan [options]
+
+Trains a mitosis net (Cireşan et al. 2013): two-stage hard-negative training set, patches cut on
+the GPU with a random rotation and mirroring per epoch, validation on held-out patients, early
+stopping; writes the best validation weights. A checkpoint is written after every epoch; after a
+crash or a kill, run the same command with --resume.
+
+data:
+  <dataset-root...>          labelled data set folder(s) (layouts as in mitoscan eval)
+  --layout auto|mitos2012|amida13|tupac16|tutorial|midog   folder layout (default auto)
+  --mpp <µm/px>              resolution of the images (default: the layout's)
+  --synthetic N              train on N procedural H&E fields instead (how the default model is made)
+  --size <px>                side of the synthetic fields (default 512)
+  --train-mpp <µm/px>        resolution to train at; images are rescaled (default 0.4912 for
+                             compact20x, 0.2456 otherwise); the model applies at this resolution
+net and training set:
+  --spec DNN1|DNN2|compact20x|<spec.json>   the net (default DNN1)
+  --samples <n>              final training set size (default 1000000)
+  --stage1-epochs <n>        epochs of the first net Cd on Sd (default 2; 0 = uniform negatives)
+  --stage1-samples <n>       at most n samples in Sd (default: all mitosis pixels + as many negatives)
+  --blue-ratio               negatives only inside the dilated blue-ratio nuclei mask (the tutorial)
+  --val-fraction <f>         share of patients held out for validation (default 0.2)
+  --val-samples <n>          at most n validation samples (default samples / 4)
+optimisation:
+  --epochs <n>               at most n epochs (default 30)
+  --batch <n>                patches per batch (default 64)
+  --optimizer sgd|adagrad    (default sgd; adagrad as in the tutorial)
+  --lr <x>                   learning rate of epoch 1 (default 0.01)
+  --lr-decay <x>             lr *= x after every epoch (default 0.95)
+  --momentum <x>             SGD momentum (default 0.9)
+  --weight-decay <x>         (default 0.0001)
+  --balance plain|balanced   batch composition (default plain: as the set is)
+  --no-augment               no random rotation / mirroring
+  --patience <n>             stop after n epochs without a lower validation loss (default 5; 0 = never)
+  --seed <n>                 makes the run repeatable bit for bit (default 1)
+output:
+  --out <file>               the model file (required)
+  --checkpoint <file>        checkpoint (default <out>.ckpt)
+  --resume                   continue from the checkpoint (starts afresh when there is none)
+  --progress-every <n>       read the loss for the progress line every n batches (default 10)`;
+
+const FLAGS = [
+  'layout', 'mpp', 'synthetic', 'size', 'train-mpp', 'spec', 'samples', 'stage1-epochs', 'stage1-samples', 'blue-ratio',
+  'val-fraction', 'val-samples', 'epochs', 'batch', 'optimizer', 'lr', 'lr-decay', 'momentum', 'weight-decay', 'balance',
+  'no-augment', 'patience', 'seed', 'out', 'checkpoint', 'resume', 'progress-every', 'help',
+];
+const BOOLEANS = ['blue-ratio', 'resume', 'no-augment', 'help'];
+
+const posInt = (v: number) => Number.isInteger(v) && v > 0;
+const nonNegInt = (v: number) => Number.isInteger(v) && v >= 0;
+
+/** A named spec or a JSON file holding one. */
+async function resolveSpec(s: string): Promise<NetSpec> {
+  const named = NAMED_SPECS[s];
+  if (named) return named;
+  if (!/\.json$/i.test(s) && !existsSync(s)) {
+    throw new UsageError(`--spec: '${s}' is not one of ${Object.keys(NAMED_SPECS).join(', ')} nor a spec .json file`);
+  }
+  let spec: NetSpec;
+  try {
+    spec = JSON.parse(await readFile(s, 'utf8')) as NetSpec;
+  } catch (e) {
+    throw new Error(`${s}: could not read a net spec (${(e as Error).message})`);
+  }
+  try {
+    validateSpec(spec);
+  } catch (e) {
+    throw new Error(`${s}: ${(e as Error).message}`);
+  }
+  return spec;
+}
+
+function boolFlag(args: ReturnType<typeof parseArgs>, name: string): boolean {
+  const v = args.flags.get(name);
+  if (v === undefined) return false;
+  if (v !== true) throw new UsageError(`--${name} takes no value`);
+  return true;
+}
+
+interface LoadedData {
+  images: TrainingImage[];
+  /** For the provenance. */
+  description: string;
+  /** Identifies the data in the checkpoint (a resumed run must see the same images). */
+  fingerprint: unknown;
+}
+
+async function loadImages(roots: string[], layout: LayoutOption, mpp: number | undefined, trainMpp: number): Promise<LoadedData> {
+  const images: TrainingImage[] = [];
+  const fp: unknown[] = [];
+  for (const [r, root] of roots.entries()) {
+    const items = await loadDataset(root, { layout, umPerPixel: mpp, onWarning: (m) => console.error(`mitoscan train: warning: ${m}`) });
+    if (!items.length) throw new Error(`${root}: no labelled images found (check the folder and --layout)`);
+    const progress = new Progress(`reading ${basename(resolve(root))}`, items.length);
+    for (const [k, item] of items.entries()) {
+      const raw = await readImageFile(item.imagePath);
+      const f = item.umPerPixel / trainMpp;
+      const image = Math.abs(f - 1) > 1e-6 ? rescaleToMpp(raw, item.umPerPixel, trainMpp) : raw;
+      const sx = image.width / raw.width;
+      const sy = image.height / raw.height;
+      const mitoses = item.mitoses.map((c) => ({ x: (c.x + 0.5) * sx - 0.5, y: (c.y + 0.5) * sy - 0.5 }));
+      for (const c of mitoses) {
+        if (c.x < -0.5 || c.y < -0.5 || c.x > image.width - 0.5 || c.y > image.height - 0.5) {
+          throw new Error(`${item.imagePath}: a labelled mitosis lies outside the image; check the layout (row,col vs x,y) and the label file`);
+        }
+      }
+      const patient = roots.length > 1 ? `${r}:${item.patient}` : item.patient;
+      images.push({ id: item.id, patient, image, mitoses });
+      fp.push([r, item.id, patient, raw.width, raw.height, item.umPerPixel, item.mitoses.map((c) => [c.x, c.y])]);
+      progress.update(k + 1, item.id);
+    }
+    progress.done();
+  }
+  return { images, description: roots.map((r) => resolve(r)).join(', '), fingerprint: fp };
+}
+
+function sourceDate(): string {
+  const s = process.env.SOURCE_DATE_EPOCH;
+  if (s && /^\d+$/.test(s)) return new Date(Number(s) * 1000).toISOString();
+  return new Date().toISOString();
+}
+
+const f4 = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(4));
+
+function epochLine(r: EpochRecord, epochs: number, best: boolean): string {
+  const val = r.valLoss !== undefined ? `, val loss ${f4(r.valLoss)}, val acc ${f4(r.valAccuracy)}, val AUC ${f4(r.valAuc)}` : '';
+  return `epoch ${r.epoch}/${epochs}: train loss ${f4(r.trainLoss)}${val}, lr ${r.lr.toPrecision(3)}, ${formatSeconds(r.seconds)} (${r.patchesPerSecond.toFixed(0)} patches/s)${best ? ' *' : ''}`;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const args = parseArgs(argv, BOOLEANS);
+  if (args.flags.has('help')) {
+    console.log(USAGE);
+    return;
+  }
+  checkFlags(args, FLAGS);
+  const out = flagString(args, 'out');
+  if (!out) throw new UsageError('--out <model file> is required');
+  const specName = flagString(args, 'spec', 'DNN1')!;
+  const spec = await resolveSpec(specName);
+  const synthetic = flagNumber(args, 'synthetic', 0, posInt);
+  const roots = args.positionals;
+  if (synthetic && roots.length) throw new UsageError('give either dataset folders or --synthetic N, not both');
+  if (!synthetic && !roots.length) throw new UsageError('no data: give a labelled dataset folder (or --synthetic N for procedural fields)');
+  if (!synthetic && args.flags.has('size')) throw new UsageError('--size applies to --synthetic fields only');
+  const size = flagNumber(args, 'size', 512, (v) => posInt(v) && v >= 16);
+  const layout = flagString(args, 'layout', 'auto') as LayoutOption;
+  const mppFlag = flagString(args, 'mpp');
+  const mpp = mppFlag === undefined ? undefined : flagNumber(args, 'mpp', 0, (v) => v > 0);
+  const trainMpp = flagNumber(args, 'train-mpp', spec.name === 'compact20x' ? 0.4912 : 0.2456, (v) => v > 0);
+  const samples = flagNumber(args, 'samples', 1_000_000, (v) => posInt(v) && v >= 2);
+  const stage1Epochs = flagNumber(args, 'stage1-epochs', 2, nonNegInt);
+  const stage1SamplesFlag = flagString(args, 'stage1-samples');
+  const stage1Samples = stage1SamplesFlag === undefined ? undefined : flagNumber(args, 'stage1-samples', 0, (v) => posInt(v) && v >= 2);
+  const valFraction = flagNumber(args, 'val-fraction', 0.2, (v) => v >= 0 && v < 1);
+  const valSamplesFlag = flagString(args, 'val-samples');
+  const valSamples = valSamplesFlag === undefined ? undefined : flagNumber(args, 'val-samples', 0, posInt);
+  const blue = boolFlag(args, 'blue-ratio');
+  const resume = boolFlag(args, 'resume');
+  const optimizer = flagString(args, 'optimizer', 'sgd');
+  if (optimizer !== 'sgd' && optimizer !== 'adagrad') throw new UsageError(`--optimizer: '${optimizer}' is not sgd or adagrad`);
+  const balance = flagString(args, 'balance', 'plain');
+  if (balance !== 'plain' && balance !== 'balanced') throw new UsageError(`--balance: '${balance}' is not plain or balanced`);
+  let opts: TrainOptions;
+  try {
+    opts = trainOptions({
+      epochs: flagNumber(args, 'epochs', 30, posInt),
+      batch: flagNumber(args, 'batch', 64, posInt),
+      optimizer,
+      lr: flagNumber(args, 'lr', 0.01, (v) => v > 0),
+      lrDecay: flagNumber(args, 'lr-decay', 0.95, (v) => v > 0 && v <= 1),
+      momentum: flagNumber(args, 'momentum', 0.9, (v) => v >= 0 && v < 1),
+      weightDecay: flagNumber(args, 'weight-decay', 1e-4, (v) => v >= 0),
+      balance,
+      augment: !boolFlag(args, 'no-augment'),
+      patience: flagNumber(args, 'patience', 5, nonNegInt),
+      seed: flagNumber(args, 'seed', 1, Number.isInteger),
+      progressEvery: flagNumber(args, 'progress-every', 10, posInt),
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const ckptPath = flagString(args, 'checkpoint', `${out}.ckpt`)!;
+  const radiusPx = smoothingRadiusPx(trainMpp);
+
+  // ---- data ----
+  let data: LoadedData;
+  if (synthetic) {
+    const progress = new Progress(`generating ${synthetic} synthetic fields`, synthetic);
+    const images = syntheticImages(synthetic, size, trainMpp, SYNTHETIC_TRAIN_SEED_BASE, (d) => progress.update(d));
+    progress.done();
+    data = { images, description: `synthetic: ${synthetic} procedural fields of ${size}x${size} px at ${trainMpp} µm/px (src/synth/tissue.ts, seeds ${SYNTHETIC_TRAIN_SEED_BASE}..${SYNTHETIC_TRAIN_SEED_BASE + synthetic - 1})`, fingerprint: { synthetic, size } };
+  } else {
+    data = await loadImages(roots, layout, mpp, trainMpp);
+  }
+  const images = data.images;
+  const mitoses = images.reduce((a, im) => a + im.mitoses.length, 0);
+  if (!mitoses) throw new Error(`no mitoses found in the ${images.length} image(s) of ${data.description}: training needs labelled mitosis centroids`);
+
+  // What a resumed run must share with the one that wrote the checkpoint (besides the options).
+  const runInfo: Record<string, unknown> = {
+    spec, trainMpp, data: data.fingerprint, samples, stage1Epochs, stage1Samples: stage1Samples ?? null, valFraction,
+    valSamples: valSamples ?? null, blueRatio: blue,
+  };
+  const baseCommand = ['mitoscan', 'train', ...argv.filter((a) => a !== '--resume')].join(' ');
+
+  const e: Engine = await createNodeEngine();
+  let store: ImageStore | null = null;
+  let trainer: Trainer | null = null;
+  try {
+    console.error(`mitoscan train: ${describeSpec(spec)} at ${trainMpp} µm/px on ${e.adapterName}; ${images.length} image(s), ${mitoses} mitoses`);
+    store = ImageStore.upload(e, images.map((im) => im.image));
+    let ck: Checkpoint | null = null;
+    if (resume) {
+      if (existsSync(ckptPath)) {
+        ck = decodeCheckpoint(readFileSync(ckptPath), ckptPath);
+        // progressEvery changes no result: it may differ
+        const cmpOpts = (o: TrainOptions) => ({ ...o, progressEvery: undefined }) as unknown as Record<string, unknown>;
+        const diffs = [...runDifferences(ck.run, runInfo), ...runDifferences(cmpOpts(ck.options), cmpOpts(opts))];
+        if (diffs.length) {
+          throw new Error(`${ckptPath}: this checkpoint was made with other settings:\n  ${diffs.join('\n  ')}\nrun the original command with --resume, or remove the checkpoint to start again`);
+        }
+        console.error(`mitoscan train: resuming from ${ckptPath} after epoch ${ck.state.epoch}${ck.state.finished ? ' (the run had finished)' : ''}`);
+      } else {
+        console.error(`mitoscan train: no checkpoint at ${ckptPath}: starting from the beginning`);
+      }
+    }
+
+    const save = async (state: TrainState, c: Omit<Checkpoint, 'state' | 'options' | 'run'>) => {
+      await writeFileAtomic(ckptPath, encodeCheckpoint({ ...c, state, options: opts, run: runInfo }));
+    };
+
+    let base: { spec: NetSpec; umPerPixel: number; normalisation: Model['normalisation'] };
+    let train: Checkpoint['train'];
+    let val: Checkpoint['val'];
+    let setInfo: Record<string, unknown>;
+    if (ck) {
+      base = { spec: ck.model.spec, umPerPixel: ck.model.umPerPixel, normalisation: ck.model.normalisation };
+      train = ck.train;
+      val = ck.val;
+      setInfo = (ck.model.provenance?.trainingSet as Record<string, unknown>) ?? {};
+      trainer = Trainer.resume(e, base, store, train, val, opts, ck.state);
+    } else {
+      const split = splitByPatient(images, valFraction, opts.seed);
+      if (split.warning) console.error(`mitoscan train: warning: ${split.warning}`);
+      const normalisation = imageNormalisation(images.filter((_, i) => !split.isVal[i]).map((im) => im.image));
+      base = { spec, umPerPixel: trainMpp, normalisation };
+      let bar: Progress | null = null;
+      const set = await buildTrainingSet(e, store, images, split.isVal, base, {
+        radiusPx,
+        samples,
+        stage1Epochs,
+        stage1MaxSamples: stage1Samples,
+        valMaxSamples: valSamples,
+        blueRatioDilatePx: blue ? 10 / trainMpp : undefined,
+        train: opts,
+        seed: opts.seed,
+      }, {
+        onStage: (m) => console.error(`mitoscan train: ${m}`),
+        onBatch: (p) => {
+          if (p.batch === 1) bar = new Progress(`  Cd epoch ${p.epoch}/${stage1Epochs}`, p.batches);
+          bar?.update(p.batch, `loss ${f4(p.loss)} ${p.patchesPerSecond.toFixed(0)} patches/s`);
+          if (p.batch === p.batches) bar?.done();
+        },
+        onEpoch: (r) => console.error(`  Cd ${epochLine(r, stage1Epochs, false)}`),
+        onDense: (d, t) => {
+          if (d === 1) bar = new Progress('  D(p)', t);
+          bar?.update(d);
+          if (d === t) bar?.done();
+        },
+      });
+      train = set.train;
+      val = set.val;
+      const s = set.stats;
+      setInfo = {
+        radiusPx,
+        samples: train.length,
+        positives: s.trainPositives,
+        negatives: s.trainNegatives,
+        valSamples: val.length,
+        valPositives: s.valPositives,
+        stage1Epochs,
+        hardNegatives: stage1Epochs > 0 ? 'D(p)-weighted (two-stage)' : 'uniform',
+        blueRatio: blue,
+        valImages: images.filter((_, i) => split.isVal[i]).map((im) => im.id),
+      };
+      console.error(
+        `mitoscan train: training set ${train.length} samples (${s.trainPositives} mitosis pixels, d = ${radiusPx.toFixed(2)} px), ` +
+          `validation ${val.length} (${s.valPositives} mitosis pixels)` +
+          (s.meanD !== undefined ? `; mean D(p) ${f4(s.meanD)} over all negative pixels, ${f4(s.meanDChosen)} over the drawn negatives` : ''),
+      );
+      trainer = Trainer.create(e, { ...base, params: initModel(spec, opts.seed).params }, store, train, val, opts);
+      await save(await trainer.state(), { model: { ...base, provenance: { trainingSet: setInfo } }, train, val });
+    }
+
+    // ---- training ----
+    const t = trainer;
+    let bar: Progress | null = null;
+    let bestSoFar = ck?.state.best?.valLoss ?? Infinity;
+    const result = await t.run({
+      onBatch: (p) => {
+        if (p.batch === 1) bar = new Progress(`epoch ${p.epoch}/${p.epochs}`, p.batches);
+        bar?.update(p.batch, `loss ${f4(p.loss)} ${p.patchesPerSecond.toFixed(0)} patches/s`);
+        if (p.batch === p.batches) bar?.done();
+      },
+      onEpoch: (r) => {
+        const best = r.valLoss !== undefined && r.valLoss < bestSoFar;
+        if (best) bestSoFar = r.valLoss!;
+        console.error(epochLine(r, opts.epochs, best));
+      },
+      checkpoint: (state) => save(state, { model: { ...base, provenance: { trainingSet: setInfo } }, train, val }),
+    });
+    if (result.stoppedEarly) console.error(`mitoscan train: stopped early: no lower validation loss in ${opts.patience} epochs`);
+
+    const b = result.best;
+    const metrics: Record<string, number> = {};
+    if (b) {
+      metrics.trainLoss = b.trainLoss;
+      if (b.valLoss !== undefined) metrics.valLoss = b.valLoss;
+      if (b.valAccuracy !== undefined) metrics.valAccuracy = b.valAccuracy;
+      if (b.valAuc !== undefined && !Number.isNaN(b.valAuc)) metrics.valAuc = b.valAuc;
+    }
+    const provenance: Provenance = {
+      command: baseCommand,
+      dataset: data.description,
+      date: sourceDate(),
+      epochs: result.history.length,
+      bestEpoch: result.bestEpoch,
+      seed: opts.seed,
+      metrics,
+      trainingSet: setInfo,
+      training: { ...opts },
+      software: 'mitoscan 0.1.0',
+    };
+    await saveModel(out, { ...base, provenance, params: result.params });
+    console.log(
+      `wrote ${out}: ${spec.name} at ${base.umPerPixel} µm/px, best epoch ${result.bestEpoch} of ${result.history.length}` +
+        (b?.valLoss !== undefined ? ` (val loss ${f4(b.valLoss)}, acc ${f4(b.valAccuracy)}, AUC ${f4(b.valAuc)})` : ''),
+    );
+  } finally {
+    trainer?.destroy();
+    store?.destroy();
+    e.destroy();
+  }
+}

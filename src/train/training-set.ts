@@ -1,0 +1,293 @@
+// The paper's training set (method.md §1, "Building the training set"), and the tutorial's
+// blue-ratio restriction of the negatives (method.md §2):
+//   1. Sd = every mitosis pixel (closer than d to a centroid) + as many non-mitosis pixels drawn
+//      uniformly;
+//   2. train a net Cd briefly on Sd;
+//   3. D(p) = Cd's mitosis probability at every pixel of every image (its dense map);
+//   4. the final set = every mitosis pixel + non-mitosis pixels drawn with weight D(p) (with
+//      replacement), `samples` in all: the look-alikes that fool Cd dominate the negatives.
+// The validation images (whole patients, chosen by the caller) get the same treatment: all their
+// mitosis pixels + D-weighted negatives in the training set's proportion (Sd uses training images
+// only). With `blueRatio`, negatives are drawn only inside the dilated blue-ratio nuclei mask.
+import type { Engine } from '../../engine/engine.js';
+import { blueRatio, dilateDisk } from '../../engine/ops/image.js';
+import { denseMap, type RgbaImage } from '../model/dense.js';
+import { initModel, type LayerParams, type Model, type Normalisation } from '../model/model-file.js';
+import type { NetSpec } from '../model/spec.js';
+import { makeRng, mitosisMask, positives, sampleNegatives, shuffle, type Point, type Sample } from './sampling.js';
+import { deriveSeed, ImageStore, Trainer, type EpochRecord, type TrainHooks, type TrainOptions } from './trainer.js';
+
+export interface TrainingImage {
+  id: string;
+  /** Validation is split by patient (a slide); images of one patient stay together. */
+  patient: string;
+  image: RgbaImage;
+  /** Mitosis centroids, pixels of `image`. */
+  mitoses: Point[];
+}
+
+export interface TrainingSetOptions {
+  /** d: pixels closer than this to a centroid are mitosis pixels (10 px at 0.2456 µm/px). */
+  radiusPx: number;
+  /** Size of the final training set (positives + negatives; default 1,000,000). Negatives are
+   * at least as many as positives. */
+  samples: number;
+  /** Epochs of Cd on Sd (default 2); 0 skips stages 2-3 (uniform negatives). */
+  stage1Epochs: number;
+  /** At most this many samples in Sd (half positives, drawn uniformly; default: no limit). */
+  stage1MaxSamples?: number;
+  /** Validation set size at most (default samples / 4). */
+  valMaxSamples?: number;
+  /** Negatives only inside the blue-ratio nuclei mask dilated by this radius, pixels (the
+   * tutorial: 20 px at 20x). */
+  blueRatioDilatePx?: number;
+  /** Blue-ratio threshold (default: Otsu's, per image). */
+  blueRatioThreshold?: number;
+  /** Training options of Cd (epochs = stage1Epochs; no validation). */
+  train?: Partial<TrainOptions>;
+  seed: number;
+}
+
+export interface TrainingSetHooks extends Pick<TrainHooks, 'onBatch' | 'onEpoch'> {
+  /** A line about what is being done. */
+  onStage?: (message: string) => void;
+  /** After the dense map of each image. */
+  onDense?: (done: number, total: number) => void;
+}
+
+export interface TrainingSet {
+  train: Sample[];
+  val: Sample[];
+  stage1History: EpochRecord[];
+  /** Cd's weights (when stage 1 ran). */
+  stage1Params?: LayerParams[];
+  /** D(p) per image (when stage 1 ran). */
+  weights?: Float32Array[];
+  /** Eligible-negative masks per image (the dilated blue-ratio mask), when blueRatio is on. */
+  allowed?: Uint8Array[];
+  stats: {
+    trainPositives: number;
+    trainNegatives: number;
+    valPositives: number;
+    valNegatives: number;
+    /** Mean D over all eligible negative pixels of the training images, and over the drawn negatives. */
+    meanD?: number;
+    meanDChosen?: number;
+  };
+}
+
+/** Stream numbers for deriveSeed. */
+const STREAM_SD = 101;
+const STREAM_CD_INIT = 102;
+const STREAM_CD_TRAIN = 103;
+const STREAM_FINAL = 104;
+const STREAM_VAL = 105;
+
+/** Otsu's threshold of values (a 256-bin histogram between the minimum and the 99.5th percentile). */
+export function otsuThreshold(values: Float32Array): number {
+  const n = values.length;
+  if (!n) return 0;
+  const sorted = Float32Array.from(values).sort();
+  const lo = sorted[0];
+  const hi = sorted[Math.min(n - 1, Math.floor(0.995 * n))];
+  if (!(hi > lo)) return lo;
+  const bins = 256;
+  const hist = new Float64Array(bins);
+  const w = (hi - lo) / bins;
+  for (let i = 0; i < n; i++) hist[Math.min(bins - 1, Math.max(0, Math.floor((values[i] - lo) / w)))]++;
+  let total = 0;
+  for (let i = 0; i < bins; i++) total += i * hist[i];
+  // between-class variance of every split "bins <= k | bins > k"; the middle of the best plateau
+  // (empty bins between two modes give equal variances)
+  const between = new Float64Array(bins).fill(-1);
+  let wB = 0, sumB = 0, best = -1;
+  for (let k = 0; k < bins - 1; k++) {
+    wB += hist[k];
+    sumB += k * hist[k];
+    const wF = n - wB;
+    if (!wB || !wF) continue;
+    const d = sumB / wB - (total - sumB) / wF;
+    between[k] = wB * wF * d * d;
+    best = Math.max(best, between[k]);
+  }
+  let first = -1, last = -1;
+  for (let k = 0; k < bins; k++)
+    if (between[k] >= best * (1 - 1e-12) && best >= 0) {
+      if (first < 0) first = k;
+      last = k;
+    }
+  if (first < 0) return lo;
+  return lo + ((first + last) / 2 + 1) * w;
+}
+
+/**
+ * The tutorial's candidate mask: blue ratio BR = (100 B / (1 + R + G)) (256 / (1 + R + G + B)) on the
+ * GPU, thresholded (default: Otsu's threshold of this image) and dilated by a disk of `dilatePx`.
+ * 1 = a pixel where negatives may be drawn.
+ */
+export async function blueRatioMask(e: Engine, image: RgbaImage, dilatePx: number, threshold?: number): Promise<Uint8Array> {
+  const { width: W, height: H, data } = image;
+  const planar = new Float32Array(3 * W * H);
+  for (let c = 0; c < 3; c++) for (let i = 0; i < W * H; i++) planar[c * W * H + i] = data[4 * i + c];
+  const rgb = e.tensor([1, 3, H, W], planar);
+  try {
+    let t = threshold;
+    if (t === undefined) {
+      const br = blueRatio(e, rgb);
+      const v = await br.read();
+      br.release();
+      t = otsuThreshold(v);
+    }
+    const mask = blueRatio(e, rgb, { threshold: t });
+    const dil = dilatePx > 0 ? dilateDisk(e, mask, dilatePx) : mask;
+    const m = await dil.read();
+    if (dil !== mask) dil.release();
+    mask.release();
+    const out = new Uint8Array(W * H);
+    for (let i = 0; i < out.length; i++) out[i] = m[i] > 0.5 ? 1 : 0;
+    return out;
+  } finally {
+    rgb.release();
+  }
+}
+
+function pick<T>(a: T[], n: number, rng: () => number): T[] {
+  return n >= a.length ? a : shuffle(a.slice(), rng).slice(0, n);
+}
+
+/**
+ * Builds the training and validation samples. `store` holds `images` on the GPU (same order);
+ * `isVal[i]` marks validation images. `model` gives Cd's spec and normalisation (Cd is freshly
+ * initialised from the seed).
+ */
+export async function buildTrainingSet(
+  e: Engine,
+  store: ImageStore,
+  images: readonly TrainingImage[],
+  isVal: readonly boolean[],
+  model: { spec: NetSpec; normalisation: Normalisation; umPerPixel: number },
+  opts: TrainingSetOptions,
+  hooks: TrainingSetHooks = {},
+): Promise<TrainingSet> {
+  if (images.length !== store.count || isVal.length !== images.length) throw new Error('buildTrainingSet: images, store and isVal differ in length');
+  if (!(opts.radiusPx > 0)) throw new Error(`buildTrainingSet: the mitosis radius must be > 0 px, got ${opts.radiusPx}`);
+  if (!Number.isInteger(opts.samples) || opts.samples < 2) throw new Error(`buildTrainingSet: samples must be an integer >= 2, got ${opts.samples}`);
+  const trainIdx = images.map((_, i) => i).filter((i) => !isVal[i]);
+  const valIdx = images.map((_, i) => i).filter((i) => isVal[i]);
+  if (!trainIdx.length) throw new Error('buildTrainingSet: no training images (all were put into validation)');
+  const masks = images.map((im) => mitosisMask(im.image.width, im.image.height, im.mitoses, opts.radiusPx));
+  const pos = (idx: number[]) => idx.flatMap((i) => positives(i, images[i].image.width, masks[i]));
+  const trainPos = pos(trainIdx);
+  const valPos = pos(valIdx);
+  if (!trainPos.length) {
+    throw new Error(`no mitoses in the ${trainIdx.length} training image(s): every training set needs mitosis centroids (check the labels and --mpp)`);
+  }
+
+  let allowed: Uint8Array[] | undefined;
+  if (opts.blueRatioDilatePx !== undefined) {
+    hooks.onStage?.(`blue-ratio masks (dilated by ${opts.blueRatioDilatePx.toFixed(1)} px)`);
+    allowed = [];
+    for (const im of images) allowed.push(await blueRatioMask(e, im.image, opts.blueRatioDilatePx, opts.blueRatioThreshold));
+  }
+  const negSource = (idx: number[], weights?: Float32Array[]) =>
+    idx.map((i) => ({ width: images[i].image.width, mask: masks[i], weight: weights?.[i], allowed: allowed?.[i] }));
+  const remap = (s: Sample[], idx: number[]) => s.map((p) => ({ ...p, image: idx[p.image] }));
+
+  // stage 1: Sd and Cd
+  let weights: Float32Array[] | undefined;
+  let stage1History: EpochRecord[] = [];
+  let stage1Params: LayerParams[] | undefined;
+  if (opts.stage1Epochs > 0) {
+    const rng = makeRng(deriveSeed(opts.seed, STREAM_SD));
+    const half = opts.stage1MaxSamples ? Math.max(1, Math.floor(opts.stage1MaxSamples / 2)) : trainPos.length;
+    const sdPos = pick(trainPos, half, rng);
+    const sdNeg = remap(sampleNegatives(negSource(trainIdx), sdPos.length, rng), trainIdx);
+    const sd = [...sdPos, ...sdNeg];
+    hooks.onStage?.(`stage 1: training Cd on Sd = ${sdPos.length} mitosis + ${sdNeg.length} uniform non-mitosis pixels, ${opts.stage1Epochs} epoch(s)`);
+    const cd = Trainer.create(
+      e,
+      { spec: model.spec, normalisation: model.normalisation, params: initModel(model.spec, deriveSeed(opts.seed, STREAM_CD_INIT)).params },
+      store,
+      sd,
+      [],
+      { ...opts.train, epochs: opts.stage1Epochs, patience: 0, seed: deriveSeed(opts.seed, STREAM_CD_TRAIN) },
+    );
+    try {
+      const r = await cd.run({ onBatch: hooks.onBatch, onEpoch: hooks.onEpoch });
+      stage1History = r.history;
+      stage1Params = r.params;
+      // stage 2: D(p) over every image
+      hooks.onStage?.(`stage 2: D(p) = Cd's dense mitosis map over ${images.length} image(s)`);
+      const cdModel: Model = { spec: model.spec, normalisation: model.normalisation, umPerPixel: model.umPerPixel, provenance: {}, params: r.params };
+      weights = [];
+      for (let i = 0; i < images.length; i++) {
+        weights.push((await denseMap(e, cdModel, images[i].image, { net: cd.net })).data);
+        hooks.onDense?.(i + 1, images.length);
+      }
+    } finally {
+      cd.destroy();
+    }
+  }
+
+  // the final set
+  const nNeg = Math.max(opts.samples - trainPos.length, trainPos.length);
+  const trainNeg = remap(sampleNegatives(negSource(trainIdx, weights), nNeg, makeRng(deriveSeed(opts.seed, STREAM_FINAL))), trainIdx);
+  let val: Sample[] = [];
+  if (valIdx.length) {
+    const rng = makeRng(deriveSeed(opts.seed, STREAM_VAL));
+    const ratio = nNeg / trainPos.length;
+    const valMax = opts.valMaxSamples ?? Math.max(2, Math.ceil(opts.samples / 4));
+    let vp = valPos;
+    let vn = Math.round(Math.max(1, vp.length) * ratio);
+    const total = vp.length + vn;
+    if (total > valMax) {
+      vp = pick(vp, Math.round((vp.length * valMax) / total), rng);
+      vn = valMax - vp.length;
+    }
+    const valNeg = remap(sampleNegatives(negSource(valIdx, weights), vn, rng), valIdx);
+    val = [...vp, ...valNeg];
+  }
+  const stats: TrainingSet['stats'] = {
+    trainPositives: trainPos.length,
+    trainNegatives: trainNeg.length,
+    valPositives: val.filter((s) => s.label === 1).length,
+    valNegatives: val.filter((s) => s.label === 0).length,
+  };
+  if (weights) {
+    let sum = 0, n = 0;
+    for (const i of trainIdx)
+      for (let p = 0; p < masks[i].length; p++)
+        if (!masks[i][p] && (!allowed || allowed[i][p])) {
+          sum += weights[i][p];
+          n++;
+        }
+    stats.meanD = sum / n;
+    let s2 = 0;
+    for (const s of trainNeg) s2 += weights[s.image][s.y * images[s.image].image.width + s.x];
+    stats.meanDChosen = s2 / trainNeg.length;
+  }
+  return { train: [...trainPos, ...trainNeg], val, stage1History, stage1Params, weights, allowed, stats };
+}
+
+/**
+ * Images of whole patients for validation: about `fraction` of the patients (at least one when
+ * fraction > 0 and there are two or more), drawn with the seed. With a single patient the images
+ * themselves are split (and `warning` says so).
+ */
+export function splitByPatient(images: readonly { patient: string }[], fraction: number, seed: number): { isVal: boolean[]; warning?: string } {
+  if (!(fraction >= 0 && fraction < 1)) throw new RangeError(`validation fraction must be in [0, 1), got ${fraction}`);
+  const isVal = images.map(() => false);
+  if (fraction === 0 || images.length < 2) return { isVal, warning: fraction > 0 ? 'only one image: no validation set' : undefined };
+  const patients = [...new Set(images.map((im) => im.patient))].sort();
+  const rng = makeRng(deriveSeed(seed, 106));
+  if (patients.length < 2) {
+    const order = shuffle(images.map((_, i) => i), rng);
+    const k = Math.min(images.length - 1, Math.max(1, Math.round(fraction * images.length)));
+    for (const i of order.slice(0, k)) isVal[i] = true;
+    return { isVal, warning: `all images come from one patient (${patients[0]}): validation images were drawn from it (not a patient-level split)` };
+  }
+  const k = Math.min(patients.length - 1, Math.max(1, Math.round(fraction * patients.length)));
+  const chosen = new Set(shuffle(patients.slice(), rng).slice(0, k));
+  images.forEach((im, i) => (isVal[i] = chosen.has(im.patient)));
+  return { isVal };
+}
