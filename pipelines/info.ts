@@ -48,7 +48,7 @@ export function describeModel(model: Model, path: string, bytes?: number): strin
     `window: ${S}x${S} px (${(S * model.umPerPixel).toFixed(1)} µm), ${spec.input.channels} channels`,
     `µm per pixel: ${model.umPerPixel} (images at another resolution are resampled to it)`,
     `activation: ${spec.activation}`,
-    `normalisation: x = (rgb * ${n.scale} - mean) / std, mean [${n.mean.join(', ')}], std [${n.std.join(', ')}]`,
+    `normalisation: x = (rgb * ${Math.abs(n.scale * 255 - 1) < 1e-12 ? '1/255' : n.scale} - mean) / std, mean [${n.mean.join(', ')}], std [${n.std.join(', ')}]`,
     `parameters: ${paramCount(spec).toLocaleString('en-US')}`,
     'layers:',
     table([['#', 'layer', 'maps x size', 'weights'], [`0`, 'I', `${spec.input.channels} x ${S}x${S}`, ''], ...layerShapes(spec).map(layerRow)])

@@ -28,7 +28,7 @@ import { readImageFile, writeFileAtomic } from '../src/node/files.js';
 import { saveModel } from '../src/node/model-io.js';
 import { decodeCheckpoint, encodeCheckpoint, runDifferences, type Checkpoint } from '../src/train/checkpoint.js';
 import { SYNTHETIC_TRAIN_SEED_BASE, syntheticImages } from '../src/train/synthetic.js';
-import { imageNormalisation, ImageStore, Trainer, trainOptions, type EpochRecord, type TrainOptions, type TrainState } from '../src/train/trainer.js';
+import { imageNormalisation, ImageStore, Trainer, trainOptions, type BatchProgress, type EpochRecord, type TrainOptions, type TrainState } from '../src/train/trainer.js';
 import { buildTrainingSet, splitByPatient, type TrainingImage } from '../src/train/training-set.js';
 import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './args.js';
 import { formatSeconds, Progress } from './progress.js';
@@ -157,6 +157,10 @@ function sourceDate(): string {
 }
 
 const f4 = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(4));
+
+function batchInfo(p: BatchProgress): string {
+  return `loss ${f4(p.loss)}, ${Number.isNaN(p.patchesPerSecond) ? '-' : p.patchesPerSecond.toFixed(0)} patches/s`;
+}
 
 function epochLine(r: EpochRecord, epochs: number, best: boolean): string {
   const val = r.valLoss !== undefined ? `, val loss ${f4(r.valLoss)}, val acc ${f4(r.valAccuracy)}, val AUC ${f4(r.valAuc)}` : '';
@@ -295,7 +299,7 @@ export async function run(argv: string[]): Promise<void> {
         onStage: (m) => console.error(`mitoscan train: ${m}`),
         onBatch: (p) => {
           if (p.batch === 1) bar = new Progress(`  Cd epoch ${p.epoch}/${stage1Epochs}`, p.batches);
-          bar?.update(p.batch, `loss ${f4(p.loss)} ${p.patchesPerSecond.toFixed(0)} patches/s`);
+          bar?.update(p.batch, batchInfo(p));
           if (p.batch === p.batches) bar?.done();
         },
         onEpoch: (r) => console.error(`  Cd ${epochLine(r, stage1Epochs, false)}`),
@@ -336,7 +340,7 @@ export async function run(argv: string[]): Promise<void> {
     const result = await t.run({
       onBatch: (p) => {
         if (p.batch === 1) bar = new Progress(`epoch ${p.epoch}/${p.epochs}`, p.batches);
-        bar?.update(p.batch, `loss ${f4(p.loss)} ${p.patchesPerSecond.toFixed(0)} patches/s`);
+        bar?.update(p.batch, batchInfo(p));
         if (p.batch === p.batches) bar?.done();
       },
       onEpoch: (r) => {

@@ -163,6 +163,22 @@ describe('mitoscan detect', () => {
     expect(summary[1].split(',').slice(6, 10).map(Number)).toEqual([truth.length, m.scores.tp, m.scores.fp, m.scores.fn]);
   });
 
+  it('--mpp other than the model\'s: the image is resampled, outputs stay in its own pixels', async () => {
+    const out = join(TMP, 'out5');
+    const r = await quiet(() => run([img('field.png'), '--model', MODEL, '--out', out, '--threshold', String(T), '--mpp', String(MPP * 1.5)]));
+    expect(r.error).toBeUndefined();
+    const o = readOutputs(out, 'field'); // heatmap and overlay at 96x96 although the map is 144x144
+    expect(o.csv.length).toBeGreaterThan(0);
+    for (const d of o.csv) {
+      expect(d.x).toBeGreaterThanOrEqual(0);
+      expect(d.x).toBeLessThan(96);
+      expect(d.y).toBeGreaterThanOrEqual(0);
+      expect(d.y).toBeLessThan(96);
+    }
+    const j = JSON.parse(readFileSync(join(out, 'field.json'), 'utf8')) as { umPerPixel: number; resampled: boolean };
+    expect(j).toMatchObject({ umPerPixel: MPP * 1.5, resampled: true });
+  });
+
   it('rejects bad usage and bad models with clear errors', async () => {
     const noImage = await quiet(() => run(['--model', MODEL]));
     expect(noImage.error).toBeInstanceOf(UsageError);

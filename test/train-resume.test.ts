@@ -24,8 +24,8 @@ const SPEC = {
   activation: 'tanh',
 };
 const ARGS = [
-  'train', '--synthetic', '3', '--size', '96', '--train-mpp', '0.9824', '--spec', 'spec.json', '--samples', '1600',
-  '--stage1-epochs', '2', '--stage1-samples', '200', '--epochs', '6', '--batch', '32', '--val-fraction', '0.34',
+  'train', '--synthetic', '3', '--size', '96', '--train-mpp', '0.9824', '--spec', 'spec.json', '--samples', '1000',
+  '--stage1-epochs', '2', '--stage1-samples', '200', '--epochs', '4', '--batch', '32', '--val-fraction', '0.34',
   '--patience', '0', '--seed', '3', '--out', 'model.mitoscan',
 ];
 
@@ -77,7 +77,7 @@ describe('mitoscan train --resume', () => {
     const full = await start(a, ARGS);
     expect(full.code, full.stderr).toBe(0);
     expect(full.stderr).toMatch(/stage 1: training Cd/);
-    expect(full.stderr).toMatch(/epoch 6\/6: train loss [\d.]+, val loss [\d.]+, val acc [\d.]+, val AUC [\d.]+, lr /);
+    expect(full.stderr).toMatch(/epoch 4\/4: train loss [\d.]+, val loss [\d.]+, val acc [\d.]+, val AUC [\d.]+, lr /);
     const modelA = readFileSync(join(a, 'model.mitoscan'));
 
     // the same command, SIGKILLed as soon as the checkpoint of epoch 1 (or later) is on disk
@@ -97,7 +97,7 @@ describe('mitoscan train --resume', () => {
     });
     expect(killed.signal, killed.stderr).toBe('SIGKILL');
     expect(killedAfter).toBeGreaterThanOrEqual(1);
-    expect(killedAfter).toBeLessThan(6);
+    expect(killedAfter).toBeLessThan(4);
     expect(existsSync(join(b, 'model.mitoscan'))).toBe(false);
 
     const resumed = await start(b, [...ARGS, '--resume']);
@@ -112,7 +112,7 @@ describe('mitoscan train --resume', () => {
     expect(m.spec.name).toBe('tiny15');
     expect(m.provenance.date).toBe('2023-11-14T22:13:20.000Z');
     expect(m.provenance.seed).toBe(3);
-    expect(m.provenance.epochs).toBe(6);
+    expect(m.provenance.epochs).toBe(4);
     expect(m.provenance.command).toBe(`mitoscan ${ARGS.join(' ')}`);
     expect(m.provenance.dataset).toMatch(/synthetic: 3 procedural fields/);
     expect(m.provenance.metrics?.valLoss).toBeGreaterThan(0);

@@ -1,15 +1,16 @@
 // Images in and out, the same in Node and in browsers (no node: imports): TIFF (utif), PNG
 // (upng-js), JPEG (jpeg-js) and BMP (our own: MITOS 2012 frames are 24-bit BMP). Every decoder
-// returns 8-bit RGBA; every error names the file and says what would work.
+// returns 8-bit RGBA; every error is an ImageFormatError that names the file and says what would
+// work. The format comes from the first bytes, never from the file name.
 import * as jpeg from 'jpeg-js';
 import UPNG from 'upng-js';
-import UTIF from 'utif';
+import UTIF, { type Ifd } from 'utif';
 import type { RgbaImage } from '../model/dense.js';
 
 export type { RgbaImage };
 export type ImageFormat = 'tiff' | 'png' | 'jpeg' | 'bmp';
 
-/** More pixels than this do not fit one JavaScript RGBA array comfortably: crop or tile first. */
+/** More pixels than this do not fit comfortably in one JavaScript RGBA array: crop or tile first. */
 export const MAX_PIXELS = 2 ** 28;
 
 export class ImageFormatError extends Error {
@@ -19,204 +20,302 @@ export class ImageFormatError extends Error {
   }
 }
 
-/** The format from the first bytes (magic numbers), never from the file name. */
+const BMP_HEADER_SIZES = [12, 40, 52, 56, 64, 108, 124];
+
+/** The format from the magic bytes (BigTIFF counts as 'tiff' so that its error can say what it is). */
 export function sniffFormat(b: Uint8Array): ImageFormat | undefined {
-  if (b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 42 && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 42))) return 'tiff';
-  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return 'png';
+  if (b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && (b[2] === 42 || b[2] === 43) && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && (b[3] === 42 || b[3] === 43)))) return 'tiff';
+  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 && b[4] === 0x0d && b[5] === 0x0a) return 'png';
   if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
-  if (b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d) return 'bmp';
+  // 'BM' alone is too weak (a text file may start with it): also ask for a known DIB header size
+  if (b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d && (b.length < 18 || BMP_HEADER_SIZES.includes(b[14] | (b[15] << 8)))) return 'bmp';
   return undefined;
 }
 
-function checkSize(name: string, width: number, height: number): void {
+function checkSize(name: string, width: number, height: number, what = 'the image'): void {
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
-    throw new ImageFormatError(name, `bad image size ${width}x${height} (corrupt header?)`);
+    throw new ImageFormatError(name, `${what} has a bad size ${width}x${height} (corrupt header?)`);
   }
   if (width * height > MAX_PIXELS) {
-    throw new ImageFormatError(name, `${width}x${height} pixels is too large to load at once; crop it into fields (e.g. 4096x4096) first`);
+    throw new ImageFormatError(name, `${what} is ${width}x${height} pixels, more than ${MAX_PIXELS} (2^28) can be loaded at once; crop or tile it into fields (e.g. 4096x4096) first`);
   }
 }
 
+/** A private ArrayBuffer holding exactly `bytes` (the libraries read whole buffers, from offset 0). */
 function exactCopy(bytes: Uint8Array): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }
 
-/** Every page (TIFF) or the single image (other formats) as RGBA. */
-export function decodeImagePages(bytes: Uint8Array, name: string): RgbaImage[] {
+/** The pages of a file: a TIFF may hold several, the other formats one. Pages decode on demand. */
+function openPages(bytes: Uint8Array, name: string): { format: ImageFormat; count: number; decode(k: number): RgbaImage } {
   if (!bytes.length) throw new ImageFormatError(name, 'the file is empty');
-  const fmt = sniffFormat(bytes);
-  if (!fmt) {
-    const head = Array.from(bytes.slice(0, 4), (v) => v.toString(16).padStart(2, '0')).join(' ');
+  const format = sniffFormat(bytes);
+  if (!format) {
+    const head = Array.from(bytes.slice(0, 8), (v) => v.toString(16).padStart(2, '0')).join(' ');
     throw new ImageFormatError(name, `not a TIFF, PNG, JPEG or BMP image (first bytes ${head}); convert it to one of those`);
   }
-  try {
-    switch (fmt) {
-      case 'tiff':
-        return decodeTiff(bytes, name);
-      case 'png':
-        return [decodePng(bytes, name)];
-      case 'jpeg':
-        return [decodeJpeg(bytes, name)];
-      case 'bmp':
-        return [decodeBmp(bytes, name)];
+  // library exceptions (often strings or TypeErrors on truncated data) become ImageFormatErrors
+  const guard = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof ImageFormatError) throw e;
+      const why = e instanceof Error ? e.message : String(e);
+      throw new ImageFormatError(name, `could not be decoded as ${format.toUpperCase()} (${why}); the file is probably truncated or corrupt`);
     }
-  } catch (e) {
-    if (e instanceof ImageFormatError) throw e;
-    throw new ImageFormatError(name, `corrupt or truncated ${fmt.toUpperCase()} file (${(e as Error)?.message ?? e})`);
+  };
+  if (format === 'tiff') {
+    const tiff = guard(() => openTiff(bytes, name));
+    return { format, count: tiff.pages.length, decode: (k) => guard(() => tiff.decode(k)) };
   }
+  const single = { png: decodePng, jpeg: decodeJpeg, bmp: decodeBmp }[format];
+  return { format, count: 1, decode: () => guard(() => single(bytes, name)) };
 }
 
-/** One image (for a multi-page TIFF, page `opts.page`, default 0). */
+/** Every page (multi-page TIFF) or the single image (other formats), as RGBA. */
+export function decodeImagePages(bytes: Uint8Array, name: string): RgbaImage[] {
+  const file = openPages(bytes, name);
+  return Array.from({ length: file.count }, (_, k) => file.decode(k));
+}
+
+/** One image: page `opts.page` (default 0) of a multi-page TIFF, decoding only that page. */
 export function decodeImage(bytes: Uint8Array, name: string, opts: { page?: number } = {}): RgbaImage {
-  const pages = decodeImagePages(bytes, name);
+  const file = openPages(bytes, name);
   const p = opts.page ?? 0;
-  if (!Number.isInteger(p) || p < 0 || p >= pages.length) throw new ImageFormatError(name, `has ${pages.length} page(s); page ${p} does not exist`);
-  return pages[p];
+  if (!Number.isInteger(p) || p < 0 || p >= file.count) throw new ImageFormatError(name, `has ${file.count} page(s); page ${p} does not exist`);
+  return file.decode(p);
 }
 
 // ---------------------------------------------------------------- TIFF
 
-function tag(ifd: Record<string, unknown>, t: number): number[] | undefined {
-  return ifd[`t${t}`] as number[] | undefined;
+const COMPRESSIONS: Record<number, string> = { 1: 'none', 5: 'LZW', 6: 'old-style JPEG', 7: 'JPEG', 8: 'Deflate', 32946: 'Deflate', 32773: 'PackBits' };
+const UNSUPPORTED_COMPRESSIONS: Record<number, string> = { 2: 'CCITT', 3: 'CCITT G3', 4: 'CCITT G4', 33003: 'Aperio JPEG 2000', 33005: 'Aperio JPEG 2000', 34712: 'JPEG 2000', 34887: 'LERC', 34925: 'LZMA', 50000: 'Zstd', 50001: 'WebP', 50002: 'JPEG XL' };
+const CONVERT_HINT = 'convert it to 8-bit RGB first (e.g. `vips copy in.tif out.tif[compression=lzw]` or `tiffcp -c lzw in.tif out.tif`)';
+
+function tag(ifd: Ifd, t: number): number[] | undefined {
+  const v = ifd[`t${t}`];
+  return Array.isArray(v) ? (v as number[]) : undefined;
 }
 
-function decodeTiff(bytes: Uint8Array, name: string): RgbaImage[] {
+function openTiff(bytes: Uint8Array, name: string): { pages: Ifd[]; decode(k: number): RgbaImage } {
+  if (bytes[2] === 43 || bytes[3] === 43) throw new ImageFormatError(name, `a BigTIFF (over 4 GB layout), which is not supported; ${CONVERT_HINT}`);
+  if (bytes.length < 8) throw new ImageFormatError(name, 'truncated TIFF header');
   const buf = exactCopy(bytes);
   const ifds = UTIF.decode(buf);
-  // pages are the full-resolution images (SubfileType bit 0 = reduced-resolution thumbnail)
-  const pages = ifds.filter((ifd) => tag(ifd, 256) && !((tag(ifd, 254)?.[0] ?? 0) & 1));
+  // pages are the full images: NewSubfileType bit 0 marks reduced-resolution copies, bit 2 masks
+  const pages = ifds.filter((ifd) => tag(ifd, 256) && !((tag(ifd, 254)?.[0] ?? 0) & 5));
   if (!pages.length) throw new ImageFormatError(name, 'a TIFF with no image in it');
-  return pages.map((ifd, k) => {
-    const width = tag(ifd, 256)![0], height = tag(ifd, 257)?.[0] ?? 0;
-    checkSize(name, width, height);
-    const bits = tag(ifd, 258) ?? [1];
-    const format = tag(ifd, 339)?.[0] ?? 1;
-    if (bits.some((b) => b !== 8) || format !== 1) {
-      throw new ImageFormatError(name, `page ${k}: ${bits.join('/')}-bit ${format === 3 ? 'float ' : ''}samples; only 8-bit RGB, RGBA or grey TIFF is supported (convert with e.g. \`vips copy in.tif out.tif[depth=8]\`)`);
-    }
-    const offsets = tag(ifd, 273) ?? tag(ifd, 324) ?? [];
-    const counts = tag(ifd, 279) ?? tag(ifd, 325) ?? [];
-    if (!offsets.length || offsets.some((o, i) => o + (counts[i] ?? 0) > bytes.length)) {
-      throw new ImageFormatError(name, `page ${k}: truncated (its image data runs past the end of the file)`);
-    }
-    UTIF.decodeImage(buf, ifd, ifds);
-    const need = Math.ceil((width * height * bits.length * 8) / 8);
-    if (!ifd.data || ifd.data.length < need) throw new ImageFormatError(name, `page ${k}: truncated image data`);
-    const rgba = UTIF.toRGBA8(ifd);
-    return { width, height, data: new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, width * height * 4) };
-  });
+  return { pages, decode: (k) => decodeTiffPage(buf, ifds, pages[k], `page ${k}`, name) };
 }
 
-/** A baseline TIFF: 8-bit RGB, uncompressed, in strips (default) or square tiles of side `opts.tile` (a multiple of 16). */
-export function encodeTiff(img: RgbaImage, opts: { tile?: number } = {}): Uint8Array {
-  const { width: W, height: H, data } = img;
-  const tile = opts.tile;
+function decodeTiffPage(buf: ArrayBuffer, ifds: Ifd[], ifd: Ifd, page: string, name: string): RgbaImage {
+  const width = tag(ifd, 256)?.[0] ?? 0;
+  const height = tag(ifd, 257)?.[0] ?? 0;
+  checkSize(name, width, height, page);
+  const spp = tag(ifd, 277)?.[0] ?? 1;
+  const bits = tag(ifd, 258) ?? [1];
+  const sampleFormat = tag(ifd, 339)?.[0] ?? 1;
+  if (bits.some((b) => b !== 8) || sampleFormat !== 1) {
+    const kind = `${bits.join('/')}-bit${sampleFormat === 3 ? ' floating-point' : sampleFormat === 2 ? ' signed' : ''}`;
+    throw new ImageFormatError(name, `${page} has ${kind} samples; only 8-bit RGB, RGBA, grey or palette TIFF is supported: ${CONVERT_HINT.replace('[', '[depth=uchar,').replace('8-bit RGB', '8 bits per sample')}`);
+  }
+  // utif sizes rows from the number of BitsPerSample values: some writers give one for all samples
+  if (bits.length !== spp) ifd.t258 = new Array(spp).fill(8);
+  const compression = tag(ifd, 259)?.[0] ?? 1;
+  if (!COMPRESSIONS[compression]) {
+    const what = UNSUPPORTED_COMPRESSIONS[compression] ?? 'unknown';
+    throw new ImageFormatError(name, `${page} uses compression ${compression} (${what}), which is not supported (none, LZW, Deflate, PackBits and JPEG are); ${CONVERT_HINT}`);
+  }
+  if (compression === 32946) ifd.t259 = [8]; // the old code for Deflate, which utif only knows as 8
+  const photometric = tag(ifd, 262)?.[0] ?? (spp >= 3 ? 2 : 1);
+  ifd.t262 = [photometric];
+  const jpegCoded = compression === 6 || compression === 7;
+  const layoutOk =
+    ((photometric === 0 || photometric === 1) && spp === 1) ||
+    (photometric === 2 && (spp === 3 || spp === 4)) ||
+    (photometric === 3 && spp === 1 && (tag(ifd, 320)?.length ?? 0) >= 768) ||
+    (photometric === 5 && spp === 4) ||
+    (photometric === 6 && spp === 3 && jpegCoded); // YCbCr: the JPEG decoder converts it to RGB
+  if (!layoutOk) {
+    throw new ImageFormatError(name, `${page}: photometric interpretation ${photometric} with ${spp} sample(s) per pixel is not supported; only 8-bit RGB, RGBA, grey or palette TIFF is; ${CONVERT_HINT}`);
+  }
+  if (spp > 1 && tag(ifd, 284)?.[0] === 2) {
+    throw new ImageFormatError(name, `${page} stores its colours in separate planes (PlanarConfiguration 2), which is not supported; ${CONVERT_HINT}`);
+  }
+  // every strip/tile must lie inside the file: truncated TIFFs otherwise decode to silent black
+  const tiled = tag(ifd, 322) !== undefined;
+  const tw = tiled ? (tag(ifd, 322)?.[0] ?? 0) : width;
+  const th = tiled ? (tag(ifd, 323)?.[0] ?? 0) : Math.min(height, tag(ifd, 278)?.[0] ?? height);
+  if (!(tw > 0 && th > 0)) throw new ImageFormatError(name, `${page} has a bad ${tiled ? 'tile' : 'strip'} size (corrupt file)`);
+  const pieces = Math.ceil(width / tw) * Math.ceil(height / th);
+  const offsets = tag(ifd, tiled ? 324 : 273) ?? [];
+  let counts = tag(ifd, tiled ? 325 : 279);
+  if (!counts && compression === 1) counts = offsets.map(() => tw * th * spp);
+  const fits = (o: number, i: number) => Number.isFinite(o) && Number.isFinite(counts?.[i]) && o + counts![i] <= buf.byteLength;
+  if (offsets.length < pieces || !counts || counts.length < pieces || !offsets.slice(0, pieces).every(fits)) {
+    throw new ImageFormatError(name, `${page} is truncated or corrupt (its image data lies past the end of the file or its ${tiled ? 'tile' : 'strip'} table is incomplete)`);
+  }
+  UTIF.decodeImage(buf, ifd, ifds);
+  if (!ifd.data || ifd.data.length < width * height * spp) throw new ImageFormatError(name, `${page}: truncated image data`);
+  const rgba = UTIF.toRGBA8(ifd);
+  return { width, height, data: new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, width * height * 4) };
+}
+
+const SHORT = 3, LONG = 4, RATIONAL = 5;
+const TYPE_SIZE: Record<number, number> = { [SHORT]: 2, [LONG]: 4, [RATIONAL]: 8 };
+/** One IFD entry; RATIONAL values are given as numerator, denominator pairs. */
+type Entry = [tag: number, type: number, values: number[]];
+
+/**
+ * A baseline TIFF: 8-bit RGB, uncompressed, little-endian, in strips of about 64 KiB or (with
+ * `opts.tile`) in square tiles of that side, a multiple of 16 as TIFF requires, padded with black
+ * at the right and bottom edges. An array of images makes a multi-page TIFF. `opts.mpp` (µm per
+ * pixel) is stored as the resolution in pixels per centimetre, so that viewers show the scale.
+ */
+export function encodeTiff(img: RgbaImage | RgbaImage[], opts: { tile?: number; mpp?: number } = {}): Uint8Array {
+  const images = Array.isArray(img) ? img : [img];
+  const { tile, mpp } = opts;
+  if (!images.length) throw new RangeError('encodeTiff: no image to write');
   if (tile !== undefined && !(Number.isInteger(tile) && tile > 0 && tile % 16 === 0)) throw new RangeError(`encodeTiff: tile side must be a positive multiple of 16, got ${tile}`);
-  // pieces: strips of `rows` rows, or tiles (padded to the full tile at the right and bottom edges)
-  const pieces: Uint8Array[] = [];
-  if (tile) {
-    for (let ty = 0; ty < H; ty += tile)
-      for (let tx = 0; tx < W; tx += tile) {
-        const p = new Uint8Array(tile * tile * 3);
-        for (let y = 0; y < tile && ty + y < H; y++)
-          for (let x = 0; x < tile && tx + x < W; x++) {
-            const s = ((ty + y) * W + tx + x) * 4, d = (y * tile + x) * 3;
-            p[d] = data[s];
-            p[d + 1] = data[s + 1];
-            p[d + 2] = data[s + 2];
-          }
-        pieces.push(p);
-      }
-  } else {
-    const rows = Math.max(1, Math.floor(65536 / (W * 3)));
-    for (let y0 = 0; y0 < H; y0 += rows) {
-      const h = Math.min(rows, H - y0);
-      const p = new Uint8Array(h * W * 3);
-      for (let i = 0; i < h * W; i++) {
-        const s = (y0 * W + i) * 4;
-        p[i * 3] = data[s];
-        p[i * 3 + 1] = data[s + 1];
-        p[i * 3 + 2] = data[s + 2];
-      }
-      pieces.push(p);
-    }
+  if (mpp !== undefined && !(mpp > 0)) throw new RangeError(`encodeTiff: µm per pixel must be > 0, got ${mpp}`);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  // offsets must be even (TIFF word alignment)
+  const place = (b: Uint8Array): number => {
+    if (size & 1) (chunks.push(new Uint8Array(1)), size++);
+    chunks.push(b);
+    size += b.length;
+    return size - b.length;
+  };
+  const header = new Uint8Array([0x49, 0x49, 42, 0, 0, 0, 0, 0]);
+  place(header);
+  let nextPointer = new DataView(header.buffer, 4, 4); // where the offset of the next IFD goes
+  for (const im of images) {
+    const { width: W, height: H } = im;
+    const rowsPerStrip = Math.max(1, Math.min(H, Math.floor(65536 / (W * 3))));
+    const pieces = tile ? rgbBlocks(im, tile, tile, true) : rgbBlocks(im, W, rowsPerStrip, false);
+    const offsets = pieces.map(place);
+    const counts = pieces.map((p) => p.length);
+    // resolution: pixels per cm (unit 3) from µm per pixel, else the customary 72 dpi (unit 2)
+    const res = mpp ? [Math.round(1e8 / mpp), 10000] : [72, 1];
+    const entries: Entry[] = [
+      [256, LONG, [W]],
+      [257, LONG, [H]],
+      [258, SHORT, [8, 8, 8]],
+      [259, SHORT, [1]],
+      [262, SHORT, [2]],
+      [277, SHORT, [3]],
+      [282, RATIONAL, res],
+      [283, RATIONAL, res],
+      [284, SHORT, [1]],
+      [296, SHORT, [mpp ? 3 : 2]],
+      ...((tile
+        ? [[322, LONG, [tile]], [323, LONG, [tile]], [324, LONG, offsets], [325, LONG, counts]]
+        : [[273, LONG, offsets], [278, LONG, [rowsPerStrip]], [279, LONG, counts]]) as Entry[]),
+    ];
+    entries.sort((a, b) => a[0] - b[0]);
+    const at = size + (size & 1);
+    const { bytes, next } = ifdBytes(entries, at);
+    place(bytes);
+    nextPointer.setUint32(0, at, true);
+    nextPointer = new DataView(bytes.buffer, next, 4);
   }
-  const entries: [number, number, number[]][] = [
-    // [tag, type (3 = SHORT, 4 = LONG), values]
-    [256, 4, [W]],
-    [257, 4, [H]],
-    [258, 3, [8, 8, 8]],
-    [259, 3, [1]],
-    [262, 3, [2]],
-    [277, 3, [3]],
-    [284, 3, [1]],
-  ];
-  const n = pieces.length;
-  const headerEnd = 8;
-  const ifdSize = 2 + 12 * (entries.length + (tile ? 4 : 3)) + 4;
-  let extra = headerEnd + ifdSize;
-  const bitsAt = extra;
-  extra += 6; // BitsPerSample values
-  const offsetsAt = extra;
-  extra += n > 1 ? 4 * n : 0;
-  const countsAt = extra;
-  extra += n > 1 ? 4 * n : 0;
-  const offsets: number[] = [];
-  let pos = extra;
-  for (const p of pieces) {
-    offsets.push(pos);
-    pos += p.length;
-  }
-  if (tile) entries.push([322, 4, [tile]], [323, 4, [tile]], [324, 4, offsets], [325, 4, pieces.map((p) => p.length)]);
-  else entries.push([273, 4, offsets], [278, 4, [Math.max(1, Math.floor(65536 / (W * 3)))]], [279, 4, pieces.map((p) => p.length)]);
-  entries.sort((a, b) => a[0] - b[0]);
-  const out = new Uint8Array(pos);
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const c of chunks) (out.set(c, o), (o += c.length));
+  return out;
+}
+
+/** An IFD that will sit at file offset `at`, its long values right after it; `next` = where the next-IFD offset goes. */
+function ifdBytes(entries: Entry[], at: number): { bytes: Uint8Array; next: number } {
+  const n = entries.length;
+  const head = 2 + 12 * n + 4;
+  const bytesOf = ([, type, values]: Entry) => values.length * (type === RATIONAL ? 4 : TYPE_SIZE[type]);
+  let total = head;
+  for (const e of entries) if (bytesOf(e) > 4) total += bytesOf(e) + (bytesOf(e) & 1);
+  const out = new Uint8Array(total);
   const v = new DataView(out.buffer);
-  out.set([0x49, 0x49, 42, 0]);
-  v.setUint32(4, headerEnd, true);
-  v.setUint16(headerEnd, entries.length, true);
-  entries.forEach(([t, type, vals], i) => {
-    const o = headerEnd + 2 + 12 * i;
+  v.setUint16(0, n, true);
+  let extra = head;
+  entries.forEach((e, i) => {
+    const [t, type, values] = e;
+    const o = 2 + 12 * i;
     v.setUint16(o, t, true);
     v.setUint16(o + 2, type, true);
-    v.setUint32(o + 4, vals.length, true);
-    if (vals.length === 1) {
-      if (type === 3) v.setUint16(o + 8, vals[0], true);
-      else v.setUint32(o + 8, vals[0], true);
-    } else {
-      const at = t === 258 ? bitsAt : t === 273 || t === 324 ? offsetsAt : countsAt;
-      v.setUint32(o + 8, at, true);
-      vals.forEach((val, j) => (type === 3 ? v.setUint16(at + 2 * j, val, true) : v.setUint32(at + 4 * j, val, true)));
+    v.setUint32(o + 4, type === RATIONAL ? values.length / 2 : values.length, true);
+    let p = o + 8;
+    if (bytesOf(e) > 4) {
+      v.setUint32(p, at + extra, true);
+      p = extra;
+      extra += bytesOf(e) + (bytesOf(e) & 1);
+    }
+    for (const val of values) {
+      if (type === SHORT) v.setUint16(p, val, true);
+      else v.setUint32(p, val, true);
+      p += type === SHORT ? 2 : 4;
     }
   });
-  v.setUint32(headerEnd + 2 + 12 * entries.length, 0, true);
-  pieces.forEach((p, i) => out.set(p, offsets[i]));
-  return out;
+  return { bytes: out, next: 2 + 12 * n };
+}
+
+/** The image cut into bw x bh blocks of packed RGB, row by row; `pad` keeps edge blocks full size. */
+function rgbBlocks(img: RgbaImage, bw: number, bh: number, pad: boolean): Uint8Array[] {
+  const { width: W, height: H, data } = img;
+  const blocks: Uint8Array[] = [];
+  for (let y0 = 0; y0 < H; y0 += bh)
+    for (let x0 = 0; x0 < W; x0 += bw) {
+      const w = pad ? bw : Math.min(bw, W - x0), h = pad ? bh : Math.min(bh, H - y0);
+      const b = new Uint8Array(w * h * 3);
+      for (let y = 0; y < h && y0 + y < H; y++)
+        for (let x = 0; x < w && x0 + x < W; x++) {
+          const s = ((y0 + y) * W + x0 + x) * 4, d = (y * w + x) * 3;
+          b[d] = data[s];
+          b[d + 1] = data[s + 1];
+          b[d + 2] = data[s + 2];
+        }
+      blocks.push(b);
+    }
+  return blocks;
 }
 
 // ---------------------------------------------------------------- PNG and JPEG
 
 function decodePng(bytes: Uint8Array, name: string): RgbaImage {
+  // the size from IHDR first, so that a huge PNG fails before anything is allocated
+  if (bytes.length < 33) throw new ImageFormatError(name, 'truncated PNG header');
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  checkSize(name, v.getUint32(16), v.getUint32(20));
   const png = UPNG.decode(exactCopy(bytes));
-  checkSize(name, png.width, png.height);
-  const frames = UPNG.toRGBA8(png);
-  if (!frames.length) throw new ImageFormatError(name, 'a PNG with no image data');
-  const data = new Uint8ClampedArray(frames[0]);
-  if (data.length < png.width * png.height * 4) throw new ImageFormatError(name, 'truncated PNG image data');
-  return { width: png.width, height: png.height, data: data.subarray(0, png.width * png.height * 4) };
+  // upng-js only inflates the pixels when it reaches IEND: no data = the file stops early
+  if (!png.data) throw new ImageFormatError(name, 'truncated PNG (it ends before its IEND chunk)');
+  const expected = png.width * png.height * 4;
+  const data = new Uint8ClampedArray(UPNG.toRGBA8(png)[0]); // 16-bit samples keep their high byte
+  if (data.length < expected) throw new ImageFormatError(name, 'truncated PNG image data');
+  return { width: png.width, height: png.height, data: data.length === expected ? data : data.slice(0, expected) };
 }
 
+/** PNG, lossless (upng-js picks RGB or RGBA). */
 export function encodePng(img: RgbaImage): Uint8Array {
   const rgba = new Uint8Array(img.data.buffer, img.data.byteOffset, img.width * img.height * 4).slice();
   return new Uint8Array(UPNG.encode([rgba.buffer], img.width, img.height, 0));
 }
 
 function decodeJpeg(bytes: Uint8Array, name: string): RgbaImage {
-  const r = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_PIXELS / 1e6, maxMemoryUsageInMB: 4096 });
+  let r: { width: number; height: number; data: Uint8Array };
+  try {
+    r = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_PIXELS / 1e6, maxMemoryUsageInMB: 4096 });
+  } catch (e) {
+    // jpeg-js checks the size from the frame header before it allocates: say so in our words
+    if (/maxResolutionInMP|maxMemoryUsageInMB/.test(String((e as Error)?.message))) {
+      throw new ImageFormatError(name, `the image has more than ${MAX_PIXELS} (2^28) pixels, too many to load at once; crop or tile it into fields (e.g. 4096x4096) first`);
+    }
+    throw e;
+  }
   checkSize(name, r.width, r.height);
   return { width: r.width, height: r.height, data: new Uint8ClampedArray(r.data.buffer, r.data.byteOffset, r.width * r.height * 4) };
 }
 
+/** JPEG at `quality` 1..100 (lossy; for previews, not for data). jpeg-js's encoder needs Node's Buffer. */
 export function encodeJpeg(img: RgbaImage, quality = 92): Uint8Array {
   const data = new Uint8Array(img.data.buffer, img.data.byteOffset, img.width * img.height * 4);
   return new Uint8Array(jpeg.encode({ width: img.width, height: img.height, data }, quality).data);
@@ -224,40 +323,45 @@ export function encodeJpeg(img: RgbaImage, quality = 92): Uint8Array {
 
 // ---------------------------------------------------------------- BMP
 
+// Windows BMP: a 14-byte file header, a DIB header (40 bytes or the longer V4/V5 forms), then rows
+// padded to 4 bytes, bottom row first unless the height is negative; pixels are BGR(A).
 function decodeBmp(b: Uint8Array, name: string): RgbaImage {
   if (b.length < 54) throw new ImageFormatError(name, 'truncated BMP header');
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const dataOffset = v.getUint32(10, true);
   const headerSize = v.getUint32(14, true);
-  if (headerSize < 40) throw new ImageFormatError(name, 'OS/2 BMP headers are not supported; save it as a Windows BMP, PNG or TIFF');
+  if (headerSize < 40) throw new ImageFormatError(name, 'an OS/2 BMP, which is not supported; save it as a Windows BMP, PNG or TIFF');
   const width = v.getInt32(18, true);
   const rawHeight = v.getInt32(22, true);
   const bpp = v.getUint16(28, true);
   const compression = v.getUint32(30, true);
-  const topDown = rawHeight < 0;
   const height = Math.abs(rawHeight);
   checkSize(name, width, height);
-  if (!(bpp === 24 || bpp === 32) || !(compression === 0 || (compression === 3 && bpp === 32))) {
-    throw new ImageFormatError(name, `${bpp}-bit BMP with compression ${compression}; only uncompressed 24- and 32-bit BMP are supported`);
+  // 32-bit BI_BITFIELDS is fine when its masks are the usual B, G, R byte order (masks at 54..65)
+  const bgrMasks = compression === 3 && bpp === 32 && b.length >= 66 && v.getUint32(54, true) === 0xff0000 && v.getUint32(58, true) === 0xff00 && v.getUint32(62, true) === 0xff;
+  if (!((bpp === 24 || bpp === 32) && (compression === 0 || bgrMasks))) {
+    throw new ImageFormatError(name, `a ${bpp}-bit BMP with compression ${compression}; only uncompressed 24- and 32-bit BMP is supported: save it as 24-bit BMP, PNG or TIFF`);
   }
+  if (dataOffset < 14 + headerSize) throw new ImageFormatError(name, `corrupt BMP header (pixel data offset ${dataOffset})`);
   const bytesPerPixel = bpp / 8;
   const stride = Math.ceil((width * bytesPerPixel) / 4) * 4;
+  // the padding of the last row is often missing from files: do not ask for it
   if (dataOffset + stride * (height - 1) + width * bytesPerPixel > b.length) throw new ImageFormatError(name, 'truncated BMP pixel data');
   const data = new Uint8ClampedArray(width * height * 4);
   for (let y = 0; y < height; y++) {
-    const row = dataOffset + (topDown ? y : height - 1 - y) * stride;
+    const row = dataOffset + (rawHeight < 0 ? y : height - 1 - y) * stride;
     for (let x = 0; x < width; x++) {
       const s = row + x * bytesPerPixel, d = (y * width + x) * 4;
       data[d] = b[s + 2];
       data[d + 1] = b[s + 1];
       data[d + 2] = b[s];
-      data[d + 3] = 255;
+      data[d + 3] = 255; // the 4th byte of 32-bit BI_RGB is unused by definition
     }
   }
   return { width, height, data };
 }
 
-/** 24-bit bottom-up BMP (the layout of the MITOS 2012 frames). */
+/** 24-bit bottom-up BMP (the layout of the MITOS 2012 frames); alpha is dropped. */
 export function encodeBmp(img: RgbaImage): Uint8Array {
   const { width: W, height: H, data } = img;
   const stride = Math.ceil((W * 3) / 4) * 4;
@@ -273,7 +377,7 @@ export function encodeBmp(img: RgbaImage): Uint8Array {
   v.setUint16(26, 1, true);
   v.setUint16(28, 24, true);
   v.setUint32(34, stride * H, true);
-  v.setInt32(38, 2835, true); // 72 dpi
+  v.setInt32(38, 2835, true); // 72 dpi in pixels per metre
   v.setInt32(42, 2835, true);
   for (let y = 0; y < H; y++) {
     const row = 54 + (H - 1 - y) * stride;
@@ -295,6 +399,7 @@ export function encodeBmp(img: RgbaImage): Uint8Array {
  */
 export function resizeTo(img: RgbaImage, width: number, height: number): RgbaImage {
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new RangeError(`resizeTo: bad size ${width}x${height}`);
+  if (width * height > MAX_PIXELS) throw new RangeError(`resizeTo: ${width}x${height} is more than 2^28 pixels; resize tiles of the image instead`);
   if (width === img.width && height === img.height) return { width, height, data: new Uint8ClampedArray(img.data) };
   const cols = axisWeights(img.width, width);
   const rows = axisWeights(img.height, height);
@@ -330,12 +435,12 @@ export function resizeTo(img: RgbaImage, width: number, height: number): RgbaIma
   return { width, height, data: out };
 }
 
-/** For each output index: the first source index and the weights of the consecutive sources. */
+/** For each output index along one axis: the first source index and the weights of the next sources. */
 function axisWeights(n: number, m: number): { first: number; w: number[] }[] {
   const scale = n / m;
   return Array.from({ length: m }, (_, i) => {
     if (scale > 1) {
-      // area average of source interval [i*scale, (i+1)*scale)
+      // area average over the source interval [i*scale, (i+1)*scale)
       const a = i * scale, b = (i + 1) * scale;
       const first = Math.floor(a), last = Math.min(n - 1, Math.ceil(b) - 1);
       const w: number[] = [];
@@ -343,37 +448,38 @@ function axisWeights(n: number, m: number): { first: number; w: number[] }[] {
       const sum = w.reduce((s, v) => s + v, 0);
       return { first, w: w.map((v) => v / sum) };
     }
-    // bilinear: sample at the source position of the output pixel centre
+    if (n === 1) return { first: 0, w: [1] };
+    // bilinear: sample at the source position of the output pixel's centre, clamped to the edge
     const p = Math.min(n - 1, Math.max(0, (i + 0.5) * scale - 0.5));
-    const first = Math.min(Math.floor(p), Math.max(0, n - 2));
-    const f = p - first;
-    return n === 1 ? { first: 0, w: [1] } : { first, w: [1 - f, f] };
+    const first = Math.min(Math.floor(p), n - 2);
+    return { first, w: [1 - (p - first), p - first] };
   });
 }
 
-/** The image at `toMpp` µm per pixel, from `fromMpp` (size rounded to whole pixels). */
+/** The image at `toMpp` µm per pixel from `fromMpp`: size round(w * from / to), resampled as resizeTo. */
 export function rescaleToMpp(img: RgbaImage, fromMpp: number, toMpp: number): RgbaImage {
-  if (!(fromMpp > 0 && toMpp > 0)) throw new RangeError(`rescaleToMpp: µm per pixel must be > 0 (got ${fromMpp} -> ${toMpp})`);
+  if (!(fromMpp > 0 && toMpp > 0 && Number.isFinite(fromMpp) && Number.isFinite(toMpp))) throw new RangeError(`rescaleToMpp: µm per pixel must be > 0 (got ${fromMpp} -> ${toMpp})`);
   const f = fromMpp / toMpp;
   return resizeTo(img, Math.max(1, Math.round(img.width * f)), Math.max(1, Math.round(img.height * f)));
 }
 
-/** Mirror index into [0, n) without repeating the edge pixel (-1 -> 1, n -> n-2), as pad_mirror.wgsl. */
+/** Index i mirrored into [0, n) without repeating the edge pixel (-1 -> 1, n -> n-2), as pad_mirror.wgsl. */
 function mirror(i: number, n: number): number {
   if (n === 1) return 0;
   const period = 2 * (n - 1);
-  let m = ((i % period) + period) % period;
-  if (m >= n) m = period - m;
-  return m;
+  const m = ((i % period) + period) % period;
+  return m >= n ? period - m : m;
 }
 
 /** The w x h window whose top-left corner is (x, y); pixels outside the image are mirrored. */
 export function cropImage(img: RgbaImage, x: number, y: number, w: number, h: number): RgbaImage {
+  if (![x, y, w, h].every(Number.isInteger) || w <= 0 || h <= 0) throw new RangeError(`cropImage: bad window ${w}x${h} at (${x}, ${y})`);
   const out = new Uint8ClampedArray(w * h * 4);
+  const sx = Array.from({ length: w }, (_, i) => mirror(x + i, img.width));
   for (let j = 0; j < h; j++) {
-    const sy = mirror(y + j, img.height);
+    const row = mirror(y + j, img.height) * img.width;
     for (let i = 0; i < w; i++) {
-      const s = (sy * img.width + mirror(x + i, img.width)) * 4, d = (j * w + i) * 4;
+      const s = (row + sx[i]) * 4, d = (j * w + i) * 4;
       out[d] = img.data[s];
       out[d + 1] = img.data[s + 1];
       out[d + 2] = img.data[s + 2];

@@ -134,7 +134,7 @@ export interface BatchProgress {
   batches: number;
   /** Mean loss of the last batch whose loss was read (every progressEvery batches), NaN before. */
   loss: number;
-  /** Training patches per second in this epoch so far. */
+  /** Training patches per second in this epoch, measured when the loss was last read (NaN before). */
   patchesPerSecond: number;
 }
 
@@ -408,6 +408,7 @@ export class Trainer {
     const sums = e.zeros([batches]);
     const t0 = performance.now();
     let lastLoss = NaN;
+    let rate = NaN;
     const batchSamples: Sample[] = new Array(B);
     const labels = new Uint32Array(B);
     const angle = new Float64Array(B);
@@ -436,10 +437,13 @@ export class Trainer {
         r.probs.release();
         x.release();
         lt.release();
-        if ((b + 1) % o.progressEvery === 0 || b === batches - 1) lastLoss = (await s.read())[0] / B;
+        if ((b + 1) % o.progressEvery === 0 || b === batches - 1) {
+          // the read waits for the GPU: the rate is measured here, over finished work
+          lastLoss = (await s.read())[0] / B;
+          rate = ((b + 1) * B) / Math.max((performance.now() - t0) / 1000, 1e-9);
+        }
         s.release();
-        const sec = (performance.now() - t0) / 1000;
-        hooks.onBatch?.({ epoch: epoch + 1, epochs: o.epochs, batch: b + 1, batches, loss: lastLoss, patchesPerSecond: ((b + 1) * B) / Math.max(sec, 1e-9) });
+        hooks.onBatch?.({ epoch: epoch + 1, epochs: o.epochs, batch: b + 1, batches, loss: lastLoss, patchesPerSecond: rate });
       }
       const all = await sums.read();
       let total = 0;

@@ -1,0 +1,19 @@
+// mitoscan as a library, the same in browsers and in Node: open an engine, load a model, give it
+// RGBA pixels, get mitoses back.
+//
+//   const e = await createBrowserEngine();              // Node: createNodeEngine() from 'mitoscan/node'
+//   const model = decodeModel(bytes, 'my.mitoscan');
+//   const { detections, map } = await detectMitoses(e, [model], { width, height, data }, { keepMap: true });
+//   e.destroy();
+export { createBrowserEngine } from '../engine/browser.js';
+export { Engine, type Tensor } from '../engine/engine.js';
+export { NoAdapterError } from '../engine/gpu.js';
+export { DEFAULT_THRESHOLD, detectMitoses, PRESETS, probabilityMap, SmoothedMap, smoothingRadiusPx, type DetectOptions, type DetectResult, type Preset } from './detect/detector.js';
+export { COLOURS, detectionsCsv, detectionsGeoJson, detectionsJson, heatmap, overlay, type Detection } from './detect/results.js';
+export { cropImage, decodeImage, decodeImagePages, encodeBmp, encodePng, encodeTiff, ImageFormatError, rescaleToMpp, resizeTo, sniffFormat } from './io/image.js';
+export { denseMap, type ProbabilityMap, type RgbaImage } from './model/dense.js';
+export { decodeModel, encodeModel, initModel, ModelFileError, type Model } from './model/model-file.js';
+export { compact20x, DNN1, DNN2, describeSpec, layerShapes, type NetSpec } from './model/spec.js';
+export { Network } from './model/network.js';
+export { aucRoc, bestThreshold, matchDetections, mitoticGrade, sweepThresholds } from './eval/score.js';
+export { generateField, type SynthField } from './synth/tissue.js';
