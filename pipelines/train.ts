@@ -4,6 +4,9 @@
 // weight D(p)), then SGD (or the tutorial's Adagrad) on patches cut on the GPU with a random
 // rotation and mirroring per patch per epoch, validation on whole held-out patients every epoch,
 // early stopping, and the best validation weights written as a model file with its provenance.
+// As the paper chose t0 on its validation set T2, the detection threshold of largest F1 on the
+// validation images (the whole detector: dense map, disk smoothing, suppression; 5 µm matching) is
+// recorded in the model (provenance.threshold), which `mitoscan detect` uses by default.
 //
 // Kill-safe: after the training set is built and after every epoch a checkpoint (weights, optimizer
 // state, epoch, best weights, patience counter, history, options, the training set) is written
@@ -18,7 +21,8 @@ import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { Engine } from '../engine/engine.js';
 import { createNodeEngine } from '../engine/node.js';
-import { smoothingRadiusPx } from '../src/detect/detector.js';
+import { detectMitoses, smoothingRadiusPx } from '../src/detect/detector.js';
+import { bestThreshold, contestRadiusPx, scoresAt, sweepThresholds, type ImageResult } from '../src/eval/score.js';
 import { rescaleToMpp } from '../src/io/image.js';
 import type { Model, Provenance } from '../src/model/model-file.js';
 import { initModel } from '../src/model/model-file.js';
@@ -73,14 +77,18 @@ output:
   --out <file>               the model file (required)
   --checkpoint <file>        checkpoint (default <out>.ckpt)
   --resume                   continue from the checkpoint (starts afresh when there is none)
+  --no-threshold             do not choose the detection threshold on the validation images
   --progress-every <n>       read the loss for the progress line every n batches (default 10)`;
 
 const FLAGS = [
   'layout', 'mpp', 'synthetic', 'size', 'train-mpp', 'spec', 'samples', 'stage1-epochs', 'stage1-samples', 'blue-ratio',
   'val-fraction', 'val-samples', 'epochs', 'batch', 'optimizer', 'lr', 'lr-decay', 'momentum', 'weight-decay', 'balance',
-  'no-augment', 'patience', 'seed', 'out', 'checkpoint', 'resume', 'progress-every', 'help',
+  'no-augment', 'patience', 'seed', 'out', 'checkpoint', 'resume', 'progress-every', 'no-threshold', 'help',
 ];
-const BOOLEANS = ['blue-ratio', 'resume', 'no-augment', 'help'];
+const BOOLEANS = ['blue-ratio', 'resume', 'no-augment', 'no-threshold', 'help'];
+
+/** Candidates for the threshold sweep on the validation images: every detection above this. */
+const CANDIDATE_THRESHOLD = 0.02;
 
 const posInt = (v: number) => Number.isInteger(v) && v > 0;
 const nonNegInt = (v: number) => Number.isInteger(v) && v >= 0;
@@ -197,6 +205,7 @@ export async function run(argv: string[]): Promise<void> {
   const valSamples = valSamplesFlag === undefined ? undefined : flagNumber(args, 'val-samples', 0, posInt);
   const blue = boolFlag(args, 'blue-ratio');
   const resume = boolFlag(args, 'resume');
+  const chooseThreshold = !boolFlag(args, 'no-threshold');
   const optimizer = flagString(args, 'optimizer', 'sgd');
   if (optimizer !== 'sgd' && optimizer !== 'adagrad') throw new UsageError(`--optimizer: '${optimizer}' is not sgd or adagrad`);
   const balance = flagString(args, 'balance', 'plain');
@@ -352,8 +361,41 @@ export async function run(argv: string[]): Promise<void> {
     });
     if (result.stoppedEarly) console.error(`mitoscan train: stopped early: no lower validation loss in ${opts.patience} epochs`);
 
+    const model: Model = { ...base, provenance: {}, params: result.params };
+
+    // ---- the detection threshold of largest F1 on the validation images (the paper's t0 on T2) ----
+    const valIds = new Set(Array.isArray(setInfo.valImages) ? (setInfo.valImages as string[]) : []);
+    const valImages = images.filter((im) => valIds.has(im.id));
+    let chosen: { threshold: number; f1: number; precision: number; recall: number; f1At035: number } | undefined;
+    if (chooseThreshold && valImages.some((im) => im.mitoses.length)) {
+      const progress = new Progress('choosing the threshold on the validation images', valImages.length);
+      const per: ImageResult[] = [];
+      for (const [k, im] of valImages.entries()) {
+        const r = await detectMitoses(e, [model], im.image, { threshold: CANDIDATE_THRESHOLD });
+        per.push({ dets: r.detections, truth: im.mitoses });
+        progress.update(k + 1, im.id);
+      }
+      progress.done();
+      const radius = contestRadiusPx(base.umPerPixel);
+      const best = bestThreshold(sweepThresholds(per, radius));
+      const at = scoresAt(per, radius, 0.35);
+      chosen = { threshold: best.threshold, f1: best.scores.f1, precision: best.scores.precision, recall: best.scores.recall, f1At035: at.f1 };
+      console.error(
+        `mitoscan train: detection on ${valImages.length} validation image(s): best F1 ${f4(best.scores.f1)} (precision ${f4(best.scores.precision)}, ` +
+          `recall ${f4(best.scores.recall)}) at t = ${best.threshold.toFixed(4)}; F1 ${f4(at.f1)} at t = 0.35`,
+      );
+    } else if (chooseThreshold) {
+      console.error('mitoscan train: no validation image with mitoses: the detection threshold is not chosen (detect uses 0.35)');
+    }
+
     const b = result.best;
     const metrics: Record<string, number> = {};
+    if (chosen) {
+      metrics.valF1 = chosen.f1;
+      metrics.valPrecision = chosen.precision;
+      metrics.valRecall = chosen.recall;
+      metrics.valF1At035 = chosen.f1At035;
+    }
     if (b) {
       metrics.trainLoss = b.trainLoss;
       if (b.valLoss !== undefined) metrics.valLoss = b.valLoss;
@@ -361,6 +403,7 @@ export async function run(argv: string[]): Promise<void> {
       if (b.valAuc !== undefined && !Number.isNaN(b.valAuc)) metrics.valAuc = b.valAuc;
     }
     const provenance: Provenance = {
+      ...(chosen ? { threshold: chosen.threshold } : {}),
       command: baseCommand,
       dataset: data.description,
       date: sourceDate(),
@@ -372,10 +415,11 @@ export async function run(argv: string[]): Promise<void> {
       training: { ...opts },
       software: 'mitoscan 0.1.0',
     };
-    await saveModel(out, { ...base, provenance, params: result.params });
+    await saveModel(out, { ...model, provenance });
     console.log(
       `wrote ${out}: ${spec.name} at ${base.umPerPixel} µm/px, best epoch ${result.bestEpoch} of ${result.history.length}` +
-        (b?.valLoss !== undefined ? ` (val loss ${f4(b.valLoss)}, acc ${f4(b.valAccuracy)}, AUC ${f4(b.valAuc)})` : ''),
+        (b?.valLoss !== undefined ? ` (val loss ${f4(b.valLoss)}, acc ${f4(b.valAccuracy)}, AUC ${f4(b.valAuc)})` : '') +
+        (chosen ? `; detection threshold ${chosen.threshold.toFixed(4)} (validation F1 ${f4(chosen.f1)})` : ''),
     );
   } finally {
     trainer?.destroy();

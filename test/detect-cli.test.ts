@@ -71,7 +71,7 @@ interface Outputs {
 }
 
 /** Reads and cross-checks the five outputs of image `name` in `dir`. */
-function readOutputs(dir: string, name: string, heatmap = true): Outputs {
+function readOutputs(dir: string, name: string, heatmap = true, size = 96): Outputs {
   for (const ext of ['csv', 'json', 'geojson', 'overlay.png']) expect(existsSync(join(dir, `${name}.${ext}`)), `${name}.${ext}`).toBe(true);
   expect(existsSync(join(dir, `${name}.heatmap.png`)), `${name}.heatmap.png`).toBe(heatmap);
   const csvText = readFileSync(join(dir, `${name}.csv`), 'utf8');
@@ -83,8 +83,8 @@ function readOutputs(dir: string, name: string, heatmap = true): Outputs {
   });
   const json = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as Outputs['json'];
   const geo = JSON.parse(readFileSync(join(dir, `${name}.geojson`), 'utf8')) as Outputs['geo'];
-  expect(json.width).toBe(96);
-  expect(json.height).toBe(96);
+  expect(json.width).toBe(size);
+  expect(json.height).toBe(size);
   expect(json.count).toBe(csv.length);
   expect(json.detections.length).toBe(csv.length);
   expect(geo.type).toBe('FeatureCollection');
@@ -97,7 +97,7 @@ function readOutputs(dir: string, name: string, heatmap = true): Outputs {
   const pngs = heatmap ? ['overlay.png', 'heatmap.png'] : ['overlay.png'];
   for (const p of pngs) {
     const im = decodeImage(readFileSync(join(dir, `${name}.${p}`)), `${name}.${p}`);
-    expect([im.width, im.height], p).toEqual([96, 96]);
+    expect([im.width, im.height], p).toEqual([size, size]);
   }
   return { csv, csvText, json, geo };
 }
@@ -164,18 +164,21 @@ describe('mitoscan detect', () => {
   });
 
   it('--mpp other than the model\'s: the image is resampled, outputs stay in its own pixels', async () => {
+    // 64x64 at 1.5 x the model's µm/px: resampled to 96x96 (the shapes the other tests compiled)
+    const small = generateField({ width: 64, height: 64, seed: 6, mpp: MPP * 1.5, mitoses: 1 });
+    writeFileSync(img('small.png'), encodePng(small.image));
     const out = join(TMP, 'out5');
-    const r = await quiet(() => run([img('field.png'), '--model', MODEL, '--out', out, '--threshold', String(T), '--mpp', String(MPP * 1.5)]));
+    const r = await quiet(() => run([img('small.png'), '--model', MODEL, '--out', out, '--threshold', String(T), '--mpp', String(MPP * 1.5)]));
     expect(r.error).toBeUndefined();
-    const o = readOutputs(out, 'field'); // heatmap and overlay at 96x96 although the map is 144x144
+    const o = readOutputs(out, 'small', true, 64); // heatmap and overlay at 64x64, the map is 96x96
     expect(o.csv.length).toBeGreaterThan(0);
     for (const d of o.csv) {
       expect(d.x).toBeGreaterThanOrEqual(0);
-      expect(d.x).toBeLessThan(96);
+      expect(d.x).toBeLessThan(64);
       expect(d.y).toBeGreaterThanOrEqual(0);
-      expect(d.y).toBeLessThan(96);
+      expect(d.y).toBeLessThan(64);
     }
-    const j = JSON.parse(readFileSync(join(out, 'field.json'), 'utf8')) as { umPerPixel: number; resampled: boolean };
+    const j = JSON.parse(readFileSync(join(out, 'small.json'), 'utf8')) as { umPerPixel: number; resampled: boolean };
     expect(j).toMatchObject({ umPerPixel: MPP * 1.5, resampled: true });
   });
 

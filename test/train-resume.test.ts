@@ -116,6 +116,10 @@ describe('mitoscan train --resume', () => {
     expect(m.provenance.command).toBe(`mitoscan ${ARGS.join(' ')}`);
     expect(m.provenance.dataset).toMatch(/synthetic: 3 procedural fields/);
     expect(m.provenance.metrics?.valLoss).toBeGreaterThan(0);
+    // the detection threshold chosen on the validation field
+    expect(m.provenance.threshold).toBeGreaterThan(0);
+    expect(m.provenance.threshold).toBeLessThan(1);
+    expect(full.stderr).toMatch(/detection on 1 validation image\(s\): best F1/);
 
     // resuming with other settings is refused, naming the difference
     const other = await start(b, [...ARGS.map((x, i) => (ARGS[i - 1] === '--seed' ? '4' : x)), '--resume']);

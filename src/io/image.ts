@@ -90,7 +90,7 @@ export function decodeImage(bytes: Uint8Array, name: string, opts: { page?: numb
 
 const COMPRESSIONS: Record<number, string> = { 1: 'none', 5: 'LZW', 6: 'old-style JPEG', 7: 'JPEG', 8: 'Deflate', 32946: 'Deflate', 32773: 'PackBits' };
 const UNSUPPORTED_COMPRESSIONS: Record<number, string> = { 2: 'CCITT', 3: 'CCITT G3', 4: 'CCITT G4', 33003: 'Aperio JPEG 2000', 33005: 'Aperio JPEG 2000', 34712: 'JPEG 2000', 34887: 'LERC', 34925: 'LZMA', 50000: 'Zstd', 50001: 'WebP', 50002: 'JPEG XL' };
-const CONVERT_HINT = 'convert it to 8-bit RGB first (e.g. `vips copy in.tif out.tif[compression=lzw]` or `tiffcp -c lzw in.tif out.tif`)';
+const CONVERT_HINT = 'convert it to an 8-bit RGB TIFF first (e.g. `magick in.tif -depth 8 -compress LZW out.tif`)';
 
 function tag(ifd: Ifd, t: number): number[] | undefined {
   const v = ifd[`t${t}`];
@@ -98,14 +98,54 @@ function tag(ifd: Ifd, t: number): number[] | undefined {
 }
 
 function openTiff(bytes: Uint8Array, name: string): { pages: Ifd[]; decode(k: number): RgbaImage } {
-  if (bytes[2] === 43 || bytes[3] === 43) throw new ImageFormatError(name, `a BigTIFF (over 4 GB layout), which is not supported; ${CONVERT_HINT}`);
-  if (bytes.length < 8) throw new ImageFormatError(name, 'truncated TIFF header');
+  if (bytes[2] === 43 || bytes[3] === 43) throw new ImageFormatError(name, `a BigTIFF (the 64-bit variant of TIFF), which is not supported; ${CONVERT_HINT}`);
   const buf = exactCopy(bytes);
+  checkIfdChain(new Uint8Array(buf), name);
   const ifds = UTIF.decode(buf);
   // pages are the full images: NewSubfileType bit 0 marks reduced-resolution copies, bit 2 masks
   const pages = ifds.filter((ifd) => tag(ifd, 256) && !((tag(ifd, 254)?.[0] ?? 0) & 5));
   if (!pages.length) throw new ImageFormatError(name, 'a TIFF with no image in it');
   return { pages, decode: (k) => decodeTiffPage(buf, ifds, pages[k], `page ${k}`, name) };
+}
+
+// bytes per value of each TIFF field type; the tags whose values decoding needs; the tags that
+// utif follows into sub-directories (sub-images, EXIF, maker notes), which we never use
+const FIELD_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4 };
+const NEEDED_TAGS = new Set([256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 320, 322, 323, 324, 325, 339, 347]);
+const NESTING_TAGS = new Set([330, 34665, 34853, 37500, 50740]);
+
+/**
+ * Walks the chain of IFDs (page directories) of our private copy `b` before utif reads it, because
+ * utif reads bytes past the end as zeros (a cut file would decode to silent black), follows a
+ * looping chain for ever, and pushes a value count read from a corrupt entry into a JavaScript
+ * array (a count of 10^9 aborts the whole process). Entries that we do not need and cannot trust
+ * are blanked (tag 65535, no values); a needed one past the end makes the file truncated.
+ */
+function checkIfdChain(b: Uint8Array, name: string): void {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const le = b[0] === 0x49;
+  const cut = (what: string) => new ImageFormatError(name, `truncated or corrupt TIFF (${what} lies past the end of the file)`);
+  const seen = new Set<number>();
+  let at = b.length >= 8 ? v.getUint32(4, le) : -1;
+  do {
+    if (at < 8 || at + 2 > b.length) throw cut('a page directory');
+    if (seen.has(at)) throw new ImageFormatError(name, 'corrupt TIFF (its page directories form a loop)');
+    seen.add(at);
+    const n = v.getUint16(at, le);
+    if (at + 2 + 12 * n + 4 > b.length) throw cut('a page directory');
+    for (let i = 0; i < n; i++) {
+      const e = at + 2 + 12 * i;
+      const t = v.getUint16(e, le);
+      const bytes = (FIELD_SIZE[v.getUint16(e + 2, le)] ?? 0) * v.getUint32(e + 4, le);
+      const outside = bytes > 4 && v.getUint32(e + 8, le) + bytes > b.length;
+      if (outside && NEEDED_TAGS.has(t)) throw cut(`the values of tag ${t}`);
+      if (outside || NESTING_TAGS.has(t)) {
+        v.setUint16(e, 65535, le);
+        v.setUint32(e + 4, 0, le);
+      }
+    }
+    at = v.getUint32(at + 2 + 12 * n, le);
+  } while (at !== 0);
 }
 
 function decodeTiffPage(buf: ArrayBuffer, ifds: Ifd[], ifd: Ifd, page: string, name: string): RgbaImage {
@@ -117,7 +157,7 @@ function decodeTiffPage(buf: ArrayBuffer, ifds: Ifd[], ifd: Ifd, page: string, n
   const sampleFormat = tag(ifd, 339)?.[0] ?? 1;
   if (bits.some((b) => b !== 8) || sampleFormat !== 1) {
     const kind = `${bits.join('/')}-bit${sampleFormat === 3 ? ' floating-point' : sampleFormat === 2 ? ' signed' : ''}`;
-    throw new ImageFormatError(name, `${page} has ${kind} samples; only 8-bit RGB, RGBA, grey or palette TIFF is supported: ${CONVERT_HINT.replace('[', '[depth=uchar,').replace('8-bit RGB', '8 bits per sample')}`);
+    throw new ImageFormatError(name, `${page} has ${kind} samples; only 8-bit RGB, RGBA, grey or palette TIFF is supported; ${CONVERT_HINT}`);
   }
   // utif sizes rows from the number of BitsPerSample values: some writers give one for all samples
   if (bits.length !== spp) ifd.t258 = new Array(spp).fill(8);
@@ -146,11 +186,12 @@ function decodeTiffPage(buf: ArrayBuffer, ifds: Ifd[], ifd: Ifd, page: string, n
   const tiled = tag(ifd, 322) !== undefined;
   const tw = tiled ? (tag(ifd, 322)?.[0] ?? 0) : width;
   const th = tiled ? (tag(ifd, 323)?.[0] ?? 0) : Math.min(height, tag(ifd, 278)?.[0] ?? height);
-  if (!(tw > 0 && th > 0)) throw new ImageFormatError(name, `${page} has a bad ${tiled ? 'tile' : 'strip'} size (corrupt file)`);
+  // (a tile may exceed the image, but not by this much: utif would spend minutes on a corrupt size)
+  if (!(tw > 0 && th > 0 && tw * th <= Math.max(4 * width * height, 1 << 20))) throw new ImageFormatError(name, `${page} has a bad ${tiled ? 'tile' : 'strip'} size ${tw}x${th} (corrupt file)`);
   const pieces = Math.ceil(width / tw) * Math.ceil(height / th);
   const offsets = tag(ifd, tiled ? 324 : 273) ?? [];
   let counts = tag(ifd, tiled ? 325 : 279);
-  if (!counts && compression === 1) counts = offsets.map(() => tw * th * spp);
+  if (!counts && compression === 1) counts = offsets.map((_, i) => tw * (tiled ? th : Math.min(th, height - i * th)) * spp);
   const fits = (o: number, i: number) => Number.isFinite(o) && Number.isFinite(counts?.[i]) && o + counts![i] <= buf.byteLength;
   if (offsets.length < pieces || !counts || counts.length < pieces || !offsets.slice(0, pieces).every(fits)) {
     throw new ImageFormatError(name, `${page} is truncated or corrupt (its image data lies past the end of the file or its ${tiled ? 'tile' : 'strip'} table is incomplete)`);
@@ -189,7 +230,7 @@ export function encodeTiff(img: RgbaImage | RgbaImage[], opts: { tile?: number; 
   };
   const header = new Uint8Array([0x49, 0x49, 42, 0, 0, 0, 0, 0]);
   place(header);
-  let nextPointer = new DataView(header.buffer, 4, 4); // where the offset of the next IFD goes
+  let nextPointer: DataView = new DataView(header.buffer, 4, 4); // where the offset of the next IFD goes
   for (const im of images) {
     const { width: W, height: H } = im;
     const rowsPerStrip = Math.max(1, Math.min(H, Math.floor(65536 / (W * 3))));
@@ -197,7 +238,7 @@ export function encodeTiff(img: RgbaImage | RgbaImage[], opts: { tile?: number; 
     const offsets = pieces.map(place);
     const counts = pieces.map((p) => p.length);
     // resolution: pixels per cm (unit 3) from µm per pixel, else the customary 72 dpi (unit 2)
-    const res = mpp ? [Math.round(1e8 / mpp), 10000] : [72, 1];
+    const res = mpp ? [Math.round(1e6 / mpp), 100] : [72, 1];
     const entries: Entry[] = [
       [256, LONG, [W]],
       [257, LONG, [H]],
@@ -284,20 +325,86 @@ function decodePng(bytes: Uint8Array, name: string): RgbaImage {
   // the size from IHDR first, so that a huge PNG fails before anything is allocated
   if (bytes.length < 33) throw new ImageFormatError(name, 'truncated PNG header');
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  checkSize(name, v.getUint32(16), v.getUint32(20));
+  const width = v.getUint32(16), height = v.getUint32(20);
+  checkSize(name, width, height);
+  // deflate packs at most 1032 bytes into one, and a row holds at least 8 pixels per byte
+  if (width * height > 8300 * bytes.length) throw new ImageFormatError(name, `corrupt PNG header: ${width}x${height} pixels cannot fit in ${bytes.length} bytes`);
+  // walk the chunks first: upng-js copies a chunk byte by byte for its declared length (a corrupt
+  // length means minutes of work) and only produces pixels once it reaches IEND
+  for (let at = 8; ; ) {
+    const type = at + 8 <= bytes.length ? String.fromCharCode(...bytes.subarray(at + 4, at + 8)) : '';
+    const end = at + 12 + (at + 8 <= bytes.length ? v.getUint32(at) : 0);
+    if (!type || end > bytes.length) throw new ImageFormatError(name, `truncated or corrupt PNG (${type ? `its ${type} chunk runs` : 'it stops'} past the end of the file, before IEND)`);
+    if (type === 'IEND') break;
+    at = end;
+  }
   const png = UPNG.decode(exactCopy(bytes));
-  // upng-js only inflates the pixels when it reaches IEND: no data = the file stops early
-  if (!png.data) throw new ImageFormatError(name, 'truncated PNG (it ends before its IEND chunk)');
+  if (!png.data) throw new ImageFormatError(name, 'a PNG without image data');
   const expected = png.width * png.height * 4;
   const data = new Uint8ClampedArray(UPNG.toRGBA8(png)[0]); // 16-bit samples keep their high byte
   if (data.length < expected) throw new ImageFormatError(name, 'truncated PNG image data');
   return { width: png.width, height: png.height, data: data.length === expected ? data : data.slice(0, expected) };
 }
 
-/** PNG, lossless (upng-js picks RGB or RGBA). */
+/** PNG, lossless (upng-js picks RGB, RGBA or a palette). */
 export function encodePng(img: RgbaImage): Uint8Array {
   const rgba = new Uint8Array(img.data.buffer, img.data.byteOffset, img.width * img.height * 4).slice();
-  return new Uint8Array(UPNG.encode([rgba.buffer], img.width, img.height, 0));
+  const out = new Uint8Array(UPNG.encode([rgba.buffer], img.width, img.height, 0));
+  // upng-js writes into a buffer of the RGBA size + 100 bytes and drops what does not fit, which
+  // happens with incompressible (noise-like) images that have alpha: those we store uncompressed,
+  // as small as such data gets. A complete file ends with IEND and its constant CRC.
+  const iend = [0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82];
+  return iend.every((b, i) => out[out.length - 12 + i] === b) ? out : storedPng(img);
+}
+
+let crcTable: Uint32Array | undefined;
+function crc32(b: Uint8Array): number {
+  crcTable ??= Uint32Array.from({ length: 256 }, (_, n) => {
+    for (let k = 0; k < 8; k++) n = n & 1 ? 0xedb88320 ^ (n >>> 1) : n >>> 1;
+    return n;
+  });
+  let c = 0xffffffff;
+  for (const x of b) c = crcTable[(c ^ x) & 255] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** An RGBA PNG whose zlib stream holds the rows in stored (uncompressed) deflate blocks. */
+function storedPng(img: RgbaImage): Uint8Array {
+  const { width: W, height: H } = img;
+  const raw = new Uint8Array(H * (1 + 4 * W)); // each row: filter type 0, then RGBA
+  for (let y = 0; y < H; y++) raw.set(img.data.subarray(y * W * 4, (y + 1) * W * 4), y * (1 + 4 * W) + 1);
+  const blocks = Math.max(1, Math.ceil(raw.length / 65535));
+  const z = new Uint8Array(2 + raw.length + 5 * blocks + 4);
+  const zv = new DataView(z.buffer);
+  z.set([0x78, 0x01]);
+  let a = 1, b = 0; // Adler-32 of the raw bytes
+  for (let k = 0, o = 2; k < blocks; k++) {
+    const part = raw.subarray(k * 65535, (k + 1) * 65535);
+    z[o] = k === blocks - 1 ? 1 : 0;
+    zv.setUint16(o + 1, part.length, true);
+    zv.setUint16(o + 3, ~part.length & 0xffff, true);
+    z.set(part, o + 5);
+    o += 5 + part.length;
+    for (const x of part) (a = (a + x) % 65521), (b = (b + a) % 65521);
+  }
+  zv.setUint32(z.length - 4, ((b << 16) | a) >>> 0);
+  const ihdr = new Uint8Array(13);
+  new DataView(ihdr.buffer).setUint32(0, W);
+  new DataView(ihdr.buffer).setUint32(4, H);
+  ihdr.set([8, 6, 0, 0, 0], 8); // 8-bit RGBA, deflate, no interlace
+  const chunk = (type: string, body: Uint8Array) => {
+    const c = new Uint8Array(12 + body.length);
+    const v = new DataView(c.buffer);
+    v.setUint32(0, body.length);
+    for (let i = 0; i < 4; i++) c[4 + i] = type.charCodeAt(i);
+    c.set(body, 8);
+    v.setUint32(8 + body.length, crc32(c.subarray(4, 8 + body.length)));
+    return c;
+  };
+  const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', z), chunk('IEND', new Uint8Array(0))];
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  parts.reduce((o, p) => (out.set(p, o), o + p.length), 0);
+  return out;
 }
 
 function decodeJpeg(bytes: Uint8Array, name: string): RgbaImage {

@@ -1,24 +1,29 @@
-// The parts of the image libraries we use (upng-js and utif ship no type declarations).
+// Types for the parts of upng-js and utif that we use (neither ships declarations; jpeg-js does).
 declare module 'upng-js' {
-  interface UpngImage {
+  export interface UpngImage {
     width: number;
     height: number;
     depth: number;
     ctype: number;
     frames: unknown[];
     tabs: Record<string, unknown>;
-    data: ArrayBuffer;
+    /** Inflated pixel data; only set once the decoder reached the IEND chunk. */
+    data?: Uint8Array;
   }
   const UPNG: {
+    /** Throws a string (not an Error) when the bytes are not a PNG. */
     decode(buffer: ArrayBuffer): UpngImage;
+    /** One RGBA buffer per frame (16-bit samples keep their high byte). */
     toRGBA8(img: UpngImage): ArrayBuffer[];
+    /** colours = 0: lossless. */
     encode(frames: ArrayBuffer[], width: number, height: number, colours: number): ArrayBuffer;
   };
   export default UPNG;
 }
 
 declare module 'utif' {
-  interface Ifd {
+  /** An image file directory (a page): tag N is the array `tN`; decodeImage adds width, height and data. */
+  export interface Ifd {
     [tag: string]: unknown;
     width?: number;
     height?: number;

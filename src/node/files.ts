@@ -1,20 +1,26 @@
-// Files on disk (Node only). Everything the project writes goes through writeFileAtomic: a crash
-// or a full disk leaves either the old file or the new one, never half of one.
+// Files on disk (Node only). Everything the project writes goes through writeFileAtomic: a crash,
+// a full disk or a concurrent reader sees either the old file or the new one, never half of one.
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { decodeImage, ImageFormatError, type RgbaImage } from '../io/image.js';
 
-/** Writes `data` to `path` through a temporary file in the same folder, flushed, then renamed. */
+/**
+ * Writes `data` (a string is written as UTF-8) to `path`: into a temporary file in the same folder
+ * (a rename is only atomic within one file system), flushed to disk, then renamed over `path`.
+ * Creates missing parent folders. On failure the temporary file is removed, `path` is untouched,
+ * and the error names `path`.
+ */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  // unique per process and call, so that concurrent writers never share a temporary file
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     await mkdir(dir, { recursive: true });
-    const fh = await open(tmp, 'w');
+    const fh = await open(tmp, 'wx');
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      await fh.sync(); // the bytes are on disk before the name points at them
     } finally {
       await fh.close();
     }
@@ -23,14 +29,20 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await rm(tmp, { force: true }).catch(() => {});
     throw new Error(`${path}: could not write the file (${(e as Error).message})`);
   }
+  // make the rename itself durable; best effort (not every platform can open a folder)
+  try {
+    const d = await open(dir, 'r');
+    await d.sync().finally(() => d.close());
+  } catch {
+    /* the file is complete either way */
+  }
 }
 
-/** Reads and decodes an image (TIFF, PNG, JPEG, BMP); errors name the path. */
+/** Reads and decodes an image (TIFF, PNG, JPEG or BMP, by content); every error names the path. */
 export async function readImageFile(path: string, opts: { page?: number } = {}): Promise<RgbaImage> {
   let bytes: Uint8Array;
   try {
-    const s = await stat(path);
-    if (s.isDirectory()) throw new ImageFormatError(path, 'is a folder, not an image');
+    if ((await stat(path)).isDirectory()) throw new ImageFormatError(path, 'is a folder, not an image');
     bytes = await readFile(path);
   } catch (e) {
     if (e instanceof ImageFormatError) throw e;
