@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RgbaImage } from '../src/model/dense.js';
 import { initModel, type LayerParams } from '../src/model/model-file.js';
+import { Network, readParams, releaseParams } from '../src/model/network.js';
 import type { NetSpec } from '../src/model/spec.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/train/checkpoint.js';
 import { makeRng, type Sample } from '../src/train/sampling.js';
@@ -195,5 +196,68 @@ describe('Trainer', () => {
     one.destroy();
     many.destroy();
     expect(() => ImageStore.upload(ctx.e, d.images, { maxPixelsPerTensor: 100 })).toThrow(/larger than this adapter's buffer limit/);
+  });
+
+  it('Network.adagradStep follows h += q^2, w -= lr q / (sqrt(h) + eps); optimizer state reads back and restores', async () => {
+    const e = ctx.e;
+    const d = dataset();
+    const store = ImageStore.upload(e, d.images);
+    const x = store.gather(d.train.slice(0, 6), 9, norm);
+    const labels = e.tensor([6], Uint32Array.from(d.train.slice(0, 6), (s) => s.label));
+    const net = new Network(e, spec, initModel(spec, 3).params);
+    const p = { lr: 0.05, eps: 1e-8, weightDecay: 0.01 };
+    // float64 reference over two steps
+    const w = (await net.readWeights()).map((q) => [Float64Array.from(q.weight), Float64Array.from(q.bias)]);
+    const h = w.map((q) => q.map((a) => new Float64Array(a.length)));
+    for (let step = 0; step < 2; step++) {
+      const r = net.lossAndGradients(x, labels);
+      const g = await readParams(r.grads);
+      net.adagradStep(r.grads, p);
+      releaseParams(r.grads);
+      r.loss.release();
+      r.probs.release();
+      g.forEach((gp, i) =>
+        [gp.weight, gp.bias].forEach((ga, j) => {
+          for (let k = 0; k < ga.length; k++) {
+            const q = ga[k] + p.weightDecay * w[i][j][k];
+            h[i][j][k] += q * q;
+            w[i][j][k] -= (p.lr * q) / (Math.sqrt(h[i][j][k]) + p.eps);
+          }
+        }),
+      );
+      // compare against the GPU weights (the reference follows the GPU's own gradients)
+      const got = await net.readWeights();
+      got.forEach((q, i) => {
+        for (let k = 0; k < q.weight.length; k++) expect(Math.abs(q.weight[k] - w[i][0][k])).toBeLessThan(1e-5 + 1e-5 * Math.abs(w[i][0][k]));
+        for (let k = 0; k < q.bias.length; k++) expect(Math.abs(q.bias[k] - w[i][1][k])).toBeLessThan(1e-5 + 1e-5 * Math.abs(w[i][1][k]));
+      });
+      // reset the reference to the GPU's float32 weights so that rounding does not accumulate
+      got.forEach((q, i) => ((w[i][0] = Float64Array.from(q.weight)), (w[i][1] = Float64Array.from(q.bias))));
+    }
+    const st = await net.readOptimizerState();
+    expect(st?.kind).toBe('adagrad');
+    st!.params.forEach((q, i) => {
+      for (let k = 0; k < q.weight.length; k++) expect(Math.abs(q.weight[k] - h[i][0][k])).toBeLessThan(1e-5 + 1e-4 * h[i][0][k]);
+    });
+    expect(() => net.sgdStep([], { lr: 0.1, momentum: 0.9, weightDecay: 0 })).toThrow(/sgdStep after adagradStep/);
+    // a second net with the same weights and the restored state takes the same next step, bit for bit
+    const twin = new Network(e, spec, await net.readWeights());
+    twin.writeOptimizerState(st);
+    for (const n of [net, twin]) {
+      const r = n.lossAndGradients(x, labels);
+      n.adagradStep(r.grads, p);
+      releaseParams(r.grads);
+      r.loss.release();
+      r.probs.release();
+    }
+    expect(bits(await twin.readWeights())).toEqual(bits(await net.readWeights()));
+    expect(bits((await twin.readOptimizerState())!.params)).toEqual(bits((await net.readOptimizerState())!.params));
+    twin.resetOptimizer();
+    expect(await twin.readOptimizerState()).toBeNull();
+    expect(() => twin.writeOptimizerState({ kind: 'sgd', params: [] })).toThrow(/0 parameter layers given/);
+    for (const t of [x, labels]) t.release();
+    net.destroy();
+    twin.destroy();
+    store.destroy();
   });
 });
