@@ -24,9 +24,10 @@ import { ensureWebBundle, resolveRequest, startServer, type RunningServer } from
 import { detectMitoses, probabilityMap, SmoothedMap, smoothingRadiusPx } from '../src/detect/detector.js';
 import { detectionsCsv, type Detection } from '../src/detect/results.js';
 import { decodeImage, encodePng } from '../src/io/image.js';
-import { encodeModel, initModel, type Model } from '../src/model/model-file.js';
+import { decodeModel, encodeModel, initModel, type Model } from '../src/model/model-file.js';
 import { compact20x } from '../src/model/spec.js';
 import { generateField } from '../src/synth/tissue.js';
+import { matchDetections } from '../src/eval/score.js';
 import { launchChromium } from './helpers/chromium.js';
 import { useEngine } from './helpers/gpu.js';
 
@@ -365,6 +366,40 @@ describe('the detection page in Chromium (WebGPU on SwiftShader)', () => {
     console.log(`web page screenshot: ${SCREENSHOT} (run ${runSeconds.toFixed(1)} s in SwiftShader, test ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     expect(existsSync(SCREENSHOT)).toBe(true);
     await page.close();
+  }, 240_000);
+
+  it('with the built-in model (models/default.mitoscan, served from the package) it finds the mitoses Node finds', async () => {
+    const builtin = join(REPO, 'models/default.mitoscan');
+    expect(existsSync(builtin), 'the repository ships models/default.mitoscan').toBe(true);
+    const shipped = decodeModel(readFileSync(builtin), builtin);
+    const field = generateField({ width: 160, height: 160, seed: 21, mpp: shipped.umPerPixel, mitoses: 3 });
+    const png = join(FILES, 'sample-field.png');
+    writeFileSync(png, encodePng(field.image));
+    const t = typeof shipped.provenance.threshold === 'number' ? shipped.provenance.threshold : 0.35;
+    const want = (await detectMitoses(gpu.e, [shipped], decodeImage(readFileSync(png), png), { threshold: t })).detections;
+    const repoServer = await startServer({ port: 0, root: REPO, build: false });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+    try {
+      await page.goto(repoServer.url + '/');
+      await page.evaluate(() => window.mitoscan.ready);
+      await page.selectOption('#model-choice', 'builtin');
+      await page.setInputFiles('#image-file', png);
+      await expect.poll(() => page.textContent('#image-info')).toBe('sample-field.png: 160 × 160 pixels');
+      const v = await page.evaluate(() => window.mitoscan.version);
+      await page.click('#run');
+      await waitVersion(page, v);
+      const got = (await page.evaluate(() => window.mitoscan.lastResult))!;
+      expect(got.threshold).toBeCloseTo(t, 6);
+      expectSame(got.detections, want, 'built-in model: page vs Node');
+      // a trained model on a field it never saw: most detections are the truth (here 2 of 3, no false alarm)
+      const { scores } = matchDetections(want, field.mitoses, 5 / shipped.umPerPixel);
+      expect(scores.f1).toBeGreaterThanOrEqual(0.75);
+      mkdirSync(join(REPO, 'test-output'), { recursive: true });
+      await page.screenshot({ path: join(REPO, 'test-output/web-default-model.png'), fullPage: true });
+    } finally {
+      await page.close();
+      await repoServer.close();
+    }
   }, 240_000);
 
   it('without WebGPU the page says so and what to do, and Run stays off', async () => {
