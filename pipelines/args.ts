@@ -45,3 +45,11 @@ export function flagNumber(args: ParsedArgs, name: string, fallback: number, che
 export function checkFlags(args: ParsedArgs, known: readonly string[]): void {
   for (const k of args.flags.keys()) if (!known.includes(k)) throw new UsageError(`unknown option --${k}`);
 }
+
+/** A boolean flag: present or not; `--flag value` is a usage error. */
+export function flagBoolean(args: ParsedArgs, name: string): boolean {
+  const v = args.flags.get(name);
+  if (v === undefined) return false;
+  if (v !== true) throw new UsageError(`--${name} takes no value`);
+  return true;
+}

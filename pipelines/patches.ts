@@ -7,20 +7,20 @@
 // training patients of the split otherwise), a results JSON with every held-out score, and a summary
 // table on stdout. --positives scores extra images that are all mitoses (e.g. a multi-page TIFF of
 // MIDOG figures) and reports the share called mitosis at p > 0.5.
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { readFile } from 'node:fs/promises';
 import type { Engine } from '../engine/engine.js';
 import { createNodeEngine } from '../engine/node.js';
 import { decodeImagePages, rescaleToMpp, type RgbaImage } from '../src/io/image.js';
 import type { Model } from '../src/model/model-file.js';
-import { describeSpec, NAMED_SPECS, validateSpec, type NetSpec } from '../src/model/spec.js';
+import { describeSpec } from '../src/model/spec.js';
 import { loadPatchFolders } from '../src/node/datasets.js';
 import { readImageFile, writeFileAtomic } from '../src/node/files.js';
 import { saveModel } from '../src/node/model-io.js';
 import { patchFolds, pooledScores, scorePatches, trainPatchModel, type LabelledPatch, type PatchFoldResult } from '../src/train/patch-folders.js';
 import { trainOptions, type BatchProgress, type TrainOptions } from '../src/train/trainer.js';
-import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './args.js';
+import { checkFlags, flagNumber, flagString, parseArgs, UsageError, flagBoolean } from './args.js';
+import { resolveSpec } from './spec-flag.js';
 import { formatSeconds, Progress } from './progress.js';
 
 const USAGE = `usage: mitoscan train-patches <root> --out model.mitoscan [options]
@@ -56,29 +56,6 @@ const FLAGS = [
 ];
 const BOOLEANS = ['no-final', 'no-augment', 'help'];
 
-async function resolveSpec(s: string): Promise<NetSpec> {
-  if (NAMED_SPECS[s]) return NAMED_SPECS[s];
-  let spec: NetSpec;
-  try {
-    spec = JSON.parse(await readFile(s, 'utf8')) as NetSpec;
-  } catch (e) {
-    throw new UsageError(`--spec: '${s}' is not one of ${Object.keys(NAMED_SPECS).join(', ')} nor a readable spec .json file (${(e as Error).message})`);
-  }
-  try {
-    validateSpec(spec);
-  } catch (e) {
-    throw new Error(`${s}: ${(e as Error).message}`);
-  }
-  return spec;
-}
-
-function boolFlag(args: ReturnType<typeof parseArgs>, name: string): boolean {
-  const v = args.flags.get(name);
-  if (v === undefined) return false;
-  if (v !== true) throw new UsageError(`--${name} takes no value`);
-  return true;
-}
-
 const IMAGE_RE = /\.(jpe?g|png|tiff?|bmp)$/i;
 
 /** Every image (every page of multi-page TIFFs) of a file or a folder (not recursive), sorted by name. */
@@ -110,7 +87,7 @@ export async function run(argv: string[]): Promise<void> {
   checkFlags(args, FLAGS);
   if (args.positionals.length !== 1) throw new UsageError(`give exactly one patch folder root (got ${args.positionals.length})`);
   const root = resolve(args.positionals[0]);
-  const noFinal = boolFlag(args, 'no-final');
+  const noFinal = flagBoolean(args, 'no-final');
   const outFlag = flagString(args, 'out');
   if (!outFlag && !noFinal) throw new UsageError('--out <model file> is required');
   const out = outFlag ? resolve(outFlag) : undefined;
@@ -136,7 +113,7 @@ export async function run(argv: string[]): Promise<void> {
       momentum: flagNumber(args, 'momentum', 0.9),
       weightDecay: flagNumber(args, 'weight-decay', 1e-4),
       balance: bal as TrainOptions['balance'],
-      augment: !boolFlag(args, 'no-augment'),
+      augment: !flagBoolean(args, 'no-augment'),
       patience: 0,
       seed: flagNumber(args, 'seed', 1),
       progressEvery: 5,

@@ -17,7 +17,6 @@
 // --synthetic N trains on N procedural fields (src/synth/tissue.ts) instead of a data set: this is
 // how the embedded default model (models/default.mitoscan) is made.
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { Engine } from '../engine/engine.js';
 import { createNodeEngine } from '../engine/node.js';
@@ -26,7 +25,7 @@ import { bestThreshold, contestRadiusPx, scoresAt, sweepThresholds, type ImageRe
 import { rescaleToMpp } from '../src/io/image.js';
 import type { Model, Provenance } from '../src/model/model-file.js';
 import { initModel } from '../src/model/model-file.js';
-import { describeSpec, NAMED_SPECS, validateSpec, type NetSpec } from '../src/model/spec.js';
+import { describeSpec, type NetSpec } from '../src/model/spec.js';
 import { loadDataset, type LayoutOption } from '../src/node/datasets.js';
 import { readImageFile, writeFileAtomic } from '../src/node/files.js';
 import { saveModel } from '../src/node/model-io.js';
@@ -34,7 +33,8 @@ import { decodeCheckpoint, encodeCheckpoint, runDifferences, type Checkpoint } f
 import { SYNTHETIC_TRAIN_SEED_BASE, syntheticImages } from '../src/train/synthetic.js';
 import { imageNormalisation, ImageStore, Trainer, trainOptions, type BatchProgress, type EpochRecord, type TrainOptions, type TrainState } from '../src/train/trainer.js';
 import { buildTrainingSet, splitByPatient, type TrainingImage } from '../src/train/training-set.js';
-import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './args.js';
+import { checkFlags, flagNumber, flagString, parseArgs, UsageError, flagBoolean } from './args.js';
+import { resolveSpec } from './spec-flag.js';
 import { formatSeconds, Progress } from './progress.js';
 
 const USAGE = `usage: mitoscan train <dataset-root...> --out model.mitoscan [options]
@@ -92,34 +92,6 @@ const CANDIDATE_THRESHOLD = 0.02;
 
 const posInt = (v: number) => Number.isInteger(v) && v > 0;
 const nonNegInt = (v: number) => Number.isInteger(v) && v >= 0;
-
-/** A named spec or a JSON file holding one. */
-async function resolveSpec(s: string): Promise<NetSpec> {
-  const named = NAMED_SPECS[s];
-  if (named) return named;
-  if (!/\.json$/i.test(s) && !existsSync(s)) {
-    throw new UsageError(`--spec: '${s}' is not one of ${Object.keys(NAMED_SPECS).join(', ')} nor a spec .json file`);
-  }
-  let spec: NetSpec;
-  try {
-    spec = JSON.parse(await readFile(s, 'utf8')) as NetSpec;
-  } catch (e) {
-    throw new Error(`${s}: could not read a net spec (${(e as Error).message})`);
-  }
-  try {
-    validateSpec(spec);
-  } catch (e) {
-    throw new Error(`${s}: ${(e as Error).message}`);
-  }
-  return spec;
-}
-
-function boolFlag(args: ReturnType<typeof parseArgs>, name: string): boolean {
-  const v = args.flags.get(name);
-  if (v === undefined) return false;
-  if (v !== true) throw new UsageError(`--${name} takes no value`);
-  return true;
-}
 
 interface LoadedData {
   images: TrainingImage[];
@@ -203,9 +175,9 @@ export async function run(argv: string[]): Promise<void> {
   const valFraction = flagNumber(args, 'val-fraction', 0.2, (v) => v >= 0 && v < 1);
   const valSamplesFlag = flagString(args, 'val-samples');
   const valSamples = valSamplesFlag === undefined ? undefined : flagNumber(args, 'val-samples', 0, posInt);
-  const blue = boolFlag(args, 'blue-ratio');
-  const resume = boolFlag(args, 'resume');
-  const chooseThreshold = !boolFlag(args, 'no-threshold');
+  const blue = flagBoolean(args, 'blue-ratio');
+  const resume = flagBoolean(args, 'resume');
+  const chooseThreshold = !flagBoolean(args, 'no-threshold');
   const optimizer = flagString(args, 'optimizer', 'sgd');
   if (optimizer !== 'sgd' && optimizer !== 'adagrad') throw new UsageError(`--optimizer: '${optimizer}' is not sgd or adagrad`);
   const balance = flagString(args, 'balance', 'plain');
@@ -221,7 +193,7 @@ export async function run(argv: string[]): Promise<void> {
       momentum: flagNumber(args, 'momentum', 0.9, (v) => v >= 0 && v < 1),
       weightDecay: flagNumber(args, 'weight-decay', 1e-4, (v) => v >= 0),
       balance,
-      augment: !boolFlag(args, 'no-augment'),
+      augment: !flagBoolean(args, 'no-augment'),
       patience: flagNumber(args, 'patience', 5, nonNegInt),
       seed: flagNumber(args, 'seed', 1, Number.isInteger),
       progressEvery: flagNumber(args, 'progress-every', 10, posInt),

@@ -2,24 +2,14 @@
 // cross-validation; method.md §2), and the paper's T1/T2/T3 split (26 training, 9 validation and
 // 15 test images of MITOS 2012; method.md §1). Deterministic for a given seed.
 
+import { mulberry32 } from '../rng.js';
+
 export interface HasPatient {
   patient: string;
 }
 
-/** mulberry32: a small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function shuffle<T>(xs: T[], seed: number): T[] {
-  const r = prng(seed);
+  const r = mulberry32(seed);
   for (let i = xs.length - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));
     [xs[i], xs[j]] = [xs[j], xs[i]];

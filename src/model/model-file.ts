@@ -12,6 +12,7 @@
 //  20 + H + 4P u32       CRC-32 (IEEE 802.3, as zlib/PNG) of every byte before it
 // Total: 24 + H + 4P bytes.
 import type { Normalisation } from '../../engine/ops/patches.js';
+import { mulberry32 } from '../rng.js';
 import { cloneSpec, layerShapes, paramCount, paramLayers, type NetSpec } from './spec.js';
 
 export type { Normalisation };
@@ -88,18 +89,6 @@ export function crc32(bytes: Uint8Array, crc = 0): number {
 }
 
 // ---- model construction ------------------------------------------------------------------------
-
-/** Deterministic PRNG (mulberry32). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const DEFAULT_NORMALISATION: Normalisation = Object.freeze({
   scale: 1 / 255,

@@ -2,19 +2,8 @@
 // Everything is a pure function of integer seeds, so a field is reproducible bit for bit
 // in Node and in browsers (only Math.imul, Math.floor and plain float arithmetic are used).
 
-export type Rng = () => number;
-
-/** mulberry32: a small, fast 32-bit PRNG returning uniform numbers in [0, 1). */
-export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32, type Rng } from '../rng.js';
+import type { Rng } from '../rng.js';
 
 /** An independent 32-bit seed for sub-stream `stream` of `seed` (murmur3 finaliser). */
 export function deriveSeed(seed: number, stream: number): number {

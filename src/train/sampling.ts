@@ -1,6 +1,7 @@
 // Choosing training pixels (method.md §1, "Building the training set"): every pixel closer than d to
 // a mitosis centroid is a positive; negatives are drawn uniformly (the set Sd) or with weight D(p),
 // the first net's mitosis probability (the final set, where hard look-alikes dominate).
+import { mulberry32 } from '../rng.js';
 
 export interface Point {
   x: number;
@@ -16,16 +17,7 @@ export interface Sample {
 }
 
 /** Deterministic PRNG (mulberry32): a seed makes a run repeatable. */
-export function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const makeRng = mulberry32;
 
 /** 1 where a pixel is closer than `radius` to a centroid (strictly: |p - c| < d), else 0. */
 export function mitosisMask(width: number, height: number, centroids: readonly Point[], radius: number): Uint8Array {
