@@ -11,6 +11,7 @@ export interface SgdParams {
 
 export interface AdagradParams {
   lr: number;
+  /** Added to sqrt(h) in the denominator (e.g. 1e-8). */
   eps: number;
   weightDecay: number;
 }

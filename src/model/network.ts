@@ -17,7 +17,7 @@ import { conv2dBackward, conv2dBackwardBias, conv2dBackwardWeight, conv2dForward
 import { linearBackward, linearForward } from '../../engine/ops/matmul.js';
 import { maxPoolBackward, maxPoolForward } from '../../engine/ops/pool.js';
 import { softmax, softmaxCrossEntropy } from '../../engine/ops/softmax.js';
-import { adagradStep, sgdStep } from '../../engine/ops/optim.js';
+import { adagradStep, sgdStep, type AdagradParams, type SgdParams } from '../../engine/ops/optim.js';
 import type { LayerParams, Model } from './model-file.js';
 import { layerShapes, type LayerShape, type NetSpec } from './spec.js';
 
@@ -37,18 +37,7 @@ export interface ForwardState {
   argmax: (Tensor | null)[];
 }
 
-export interface SgdParams {
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-}
-
-export interface AdagradParams {
-  lr: number;
-  /** Added to sqrt(h) in the denominator (e.g. 1e-8). */
-  eps: number;
-  weightDecay: number;
-}
+export type { AdagradParams, SgdParams };
 
 export type OptimizerKind = 'sgd' | 'adagrad';
 
