@@ -15,6 +15,7 @@ const COMMANDS: Record<string, Command> = {
   info: { summary: 'describe a model file (architecture, window, µm per pixel, parameters, provenance)', load: () => import('./info.js') },
   train: { summary: 'train a mitosis net (two-stage hard negatives, checkpoints, --resume)', load: () => import('./train.js') },
   eval: { summary: 'score the detector on a labelled data set (precision, recall, F1, plots, gallery)', load: () => import('./eval.js') },
+  crossval: { summary: 'patient k-fold cross-validation or the paper\'s T1/T2/T3 protocol: train and score held-out images', load: () => import('./crossval.js') },
   'train-patches': { summary: 'train and cross-validate a net on mitosis/ non-mitosis/ patch folders (held-out patient AUC)', load: () => import('./patches.js') },
   serve: { summary: 'the detection web page on http://127.0.0.1:8080 (runs on your GPU in the browser)', load: () => import('./serve.js') },
 };

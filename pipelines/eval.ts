@@ -4,7 +4,8 @@
 // runs once per image at a low threshold (0.1: every candidate, as for the paper's Fig. 2), so the
 // whole precision-recall curve comes from one pass (raising t only removes detections; see
 // src/eval/score.ts). The operating threshold is --threshold, or the best-F1 threshold on a
-// validation set (--val-root, the paper's T2), or the detector's default t0 = 0.35; the best F1 on
+// validation set (--val-root, the paper's T2), or the one the model file records (chosen by
+// `mitoscan train` on its validation patients), or the detector's default t0 = 0.35; the best F1 on
 // the evaluated set itself is reported too, marked as optimistic.
 //
 // Writes into --out: scores.json (everything), counts.csv (per image at t), detections.csv (all
@@ -34,6 +35,7 @@ import { detectLayout, loadDataset, type LayoutOption } from '../src/node/datase
 import { readImageFile, writeFileAtomic } from '../src/node/files.js';
 import { loadModel } from '../src/node/model-io.js';
 import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './args.js';
+import { modelThreshold } from './detect.js';
 import { formatSeconds, Progress } from './progress.js';
 
 /** The candidates' threshold: the paper's gallery shows every detection above 0.1. */
@@ -50,7 +52,8 @@ options:
   --layout auto|mitos2012|amida13|tupac16|tutorial|midog   folder layout (default auto)
   --labels <dir>                   where the label files are, when not under the data set root
   --mpp <µm per pixel>             resolution of the images (default: the layout's)
-  --threshold <t>                  operating threshold (default: chosen on --val-root, else ${DEFAULT_THRESHOLD})
+  --threshold <t>                  operating threshold (default: chosen on --val-root, else the one the
+                                   (first) model records, chosen on its validation images; else ${DEFAULT_THRESHOLD})
   --val-root <dir>                 validation set (same layout options): t = its best-F1 threshold
   --out <dir>                      output folder (default eval-<dataset name>)
   --gallery-max <n>                most tiles in gallery.png (default 600)
@@ -188,7 +191,7 @@ export async function run(argv: string[]): Promise<void> {
 
   // Threshold: fixed, from validation, or the default t0.
   let threshold: number;
-  let thresholdSource: 'fixed' | 'validation' | 'default';
+  let thresholdSource: 'fixed' | 'validation' | 'model' | 'default';
   let validation: { root: string; images: number; best: SweepPoint } | undefined;
   if (fixedT !== undefined) {
     threshold = fixedT;
@@ -201,8 +204,8 @@ export async function run(argv: string[]): Promise<void> {
     thresholdSource = 'validation';
     validation = { root: resolve(valRoot!), images: valResults.length, best };
   } else {
-    threshold = DEFAULT_THRESHOLD;
-    thresholdSource = 'default';
+    threshold = modelThreshold(models[0]);
+    thresholdSource = typeof models[0].provenance?.threshold === 'number' ? 'model' : 'default';
   }
   if (threshold < CANDIDATE_THRESHOLD) warn(`threshold ${threshold} is below the candidates' ${CANDIDATE_THRESHOLD}: scored as ${CANDIDATE_THRESHOLD}`);
   const tEff = Math.max(threshold, CANDIDATE_THRESHOLD);
@@ -280,7 +283,12 @@ export async function run(argv: string[]): Promise<void> {
   }
 
   // Summary table.
-  const src = thresholdSource === 'fixed' ? '--threshold' : thresholdSource === 'validation' ? `best F1 on ${validation!.images} validation image(s)` : 'the default t0';
+  const src = {
+    fixed: '--threshold',
+    validation: `best F1 on ${validation?.images} validation image(s)`,
+    model: "the model's, chosen on its validation images",
+    default: 'the default t0',
+  }[thresholdSource];
   const rows = [
     ['', 'threshold', 'precision', 'recall', 'F1', 'TP', 'FP', 'FN'],
     [`at t (${src})`, f3(tEff), f3(atT.precision), f3(atT.recall), f3(atT.f1), `${atT.tp}`, `${atT.fp}`, `${atT.fn}`],

@@ -33,19 +33,12 @@ import { decodeCheckpoint, encodeCheckpoint, runDifferences, type Checkpoint } f
 import { SYNTHETIC_TRAIN_SEED_BASE, syntheticImages } from '../src/train/synthetic.js';
 import { imageNormalisation, ImageStore, Trainer, trainOptions, type BatchProgress, type EpochRecord, type TrainOptions, type TrainState } from '../src/train/trainer.js';
 import { buildTrainingSet, splitByPatient, type TrainingImage } from '../src/train/training-set.js';
-import { checkFlags, flagNumber, flagString, parseArgs, UsageError, flagBoolean } from './args.js';
+import { checkFlags, flagBoolean, flagNumber, flagString, parseArgs, UsageError, type ParsedArgs } from './args.js';
 import { resolveSpec } from './spec-flag.js';
 import { formatSeconds, Progress } from './progress.js';
 
-const USAGE = `usage: mitoscan train <dataset-root...> --out model.mitoscan [options]
-       mitoscan train --synthetic N --out model.mitoscan [options]
-
-Trains a mitosis net (Cireşan et al. 2013): two-stage hard-negative training set, patches cut on
-the GPU with a random rotation and mirroring per epoch, validation on held-out patients, early
-stopping; writes the best validation weights. A checkpoint is written after every epoch; after a
-crash or a kill, run the same command with --resume.
-
-data:
+/** The help text of the flags in TRAIN_FLAGS (shared with `mitoscan crossval`). */
+export const TRAIN_OPTIONS_HELP = `data:
   <dataset-root...>          labelled data set folder(s) (layouts as in mitoscan eval)
   --layout auto|mitos2012|amida13|tupac16|tutorial|midog   folder layout (default auto)
   --mpp <µm/px>              resolution of the images (default: the layout's)
@@ -72,7 +65,17 @@ optimisation:
   --balance plain|balanced   batch composition (default plain: as the set is)
   --no-augment               no random rotation / mirroring
   --patience <n>             stop after n epochs without a lower validation loss (default 5; 0 = never)
-  --seed <n>                 makes the run repeatable bit for bit (default 1)
+  --seed <n>                 makes the run repeatable bit for bit (default 1)`;
+
+const USAGE = `usage: mitoscan train <dataset-root...> --out model.mitoscan [options]
+       mitoscan train --synthetic N --out model.mitoscan [options]
+
+Trains a mitosis net (Cireşan et al. 2013): two-stage hard-negative training set, patches cut on
+the GPU with a random rotation and mirroring per epoch, validation on held-out patients, early
+stopping; writes the best validation weights. A checkpoint is written after every epoch; after a
+crash or a kill, run the same command with --resume.
+
+${TRAIN_OPTIONS_HELP}
 output:
   --out <file>               the model file (required)
   --checkpoint <file>        checkpoint (default <out>.ckpt)
@@ -80,12 +83,13 @@ output:
   --no-threshold             do not choose the detection threshold on the validation images
   --progress-every <n>       read the loss for the progress line every n batches (default 10)`;
 
-const FLAGS = [
+/** The data, net, training-set and optimiser flags (shared with `mitoscan crossval`). */
+export const TRAIN_FLAGS = [
   'layout', 'mpp', 'synthetic', 'size', 'train-mpp', 'spec', 'samples', 'stage1-epochs', 'stage1-samples', 'blue-ratio',
   'val-fraction', 'val-samples', 'epochs', 'batch', 'optimizer', 'lr', 'lr-decay', 'momentum', 'weight-decay', 'balance',
-  'no-augment', 'patience', 'seed', 'out', 'checkpoint', 'resume', 'progress-every', 'no-threshold', 'help',
+  'no-augment', 'patience', 'seed', 'progress-every', 'no-threshold',
 ];
-const BOOLEANS = ['blue-ratio', 'resume', 'no-augment', 'no-threshold', 'help'];
+export const TRAIN_BOOLEANS = ['blue-ratio', 'resume', 'no-augment', 'no-threshold', 'help'];
 
 /** Candidates for the threshold sweep on the validation images: every detection above this. */
 const CANDIDATE_THRESHOLD = 0.02;
@@ -93,7 +97,7 @@ const CANDIDATE_THRESHOLD = 0.02;
 const posInt = (v: number) => Number.isInteger(v) && v > 0;
 const nonNegInt = (v: number) => Number.isInteger(v) && v >= 0;
 
-interface LoadedData {
+export interface LoadedData {
   images: TrainingImage[];
   /** For the provenance. */
   description: string;
@@ -147,37 +151,38 @@ function epochLine(r: EpochRecord, epochs: number, best: boolean): string {
   return `epoch ${r.epoch}/${epochs}: train loss ${f4(r.trainLoss)}${val}, lr ${r.lr.toPrecision(3)}, ${formatSeconds(r.seconds)} (${r.patchesPerSecond.toFixed(0)} patches/s)${best ? ' *' : ''}`;
 }
 
-export async function run(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, BOOLEANS);
-  if (args.flags.has('help')) {
-    console.log(USAGE);
-    return;
-  }
-  checkFlags(args, FLAGS);
-  const out = flagString(args, 'out');
-  if (!out) throw new UsageError('--out <model file> is required');
-  const specName = flagString(args, 'spec', 'DNN1')!;
-  const spec = await resolveSpec(specName);
+/** What `train` and `crossval` read from the command line: the data, the net, the training set, the optimiser. */
+export interface TrainSettings {
+  spec: NetSpec;
+  trainMpp: number;
+  samples: number;
+  stage1Epochs: number;
+  stage1Samples?: number;
+  valFraction: number;
+  valSamples?: number;
+  blueRatio: boolean;
+  chooseThreshold: boolean;
+  opts: TrainOptions;
+  layout: LayoutOption;
+  mpp?: number;
+  /** N procedural fields instead of data set folders (0: use `roots`). */
+  synthetic: number;
+  size: number;
+  roots: string[];
+}
+
+/** Reads the settings shared by `train` and `crossval` (flags in TRAIN_FLAGS). */
+export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSettings> {
+  const spec = await resolveSpec(flagString(args, 'spec', 'DNN1')!);
   const synthetic = flagNumber(args, 'synthetic', 0, posInt);
   const roots = args.positionals;
   if (synthetic && roots.length) throw new UsageError('give either dataset folders or --synthetic N, not both');
   if (!synthetic && !roots.length) throw new UsageError('no data: give a labelled dataset folder (or --synthetic N for procedural fields)');
   if (!synthetic && args.flags.has('size')) throw new UsageError('--size applies to --synthetic fields only');
-  const size = flagNumber(args, 'size', 512, (v) => posInt(v) && v >= 16);
   const layout = flagString(args, 'layout', 'auto') as LayoutOption;
   const mppFlag = flagString(args, 'mpp');
-  const mpp = mppFlag === undefined ? undefined : flagNumber(args, 'mpp', 0, (v) => v > 0);
-  const trainMpp = flagNumber(args, 'train-mpp', spec.name === 'compact20x' ? 0.4912 : 0.2456, (v) => v > 0);
-  const samples = flagNumber(args, 'samples', 1_000_000, (v) => posInt(v) && v >= 2);
-  const stage1Epochs = flagNumber(args, 'stage1-epochs', 2, nonNegInt);
   const stage1SamplesFlag = flagString(args, 'stage1-samples');
-  const stage1Samples = stage1SamplesFlag === undefined ? undefined : flagNumber(args, 'stage1-samples', 0, (v) => posInt(v) && v >= 2);
-  const valFraction = flagNumber(args, 'val-fraction', 0.2, (v) => v >= 0 && v < 1);
   const valSamplesFlag = flagString(args, 'val-samples');
-  const valSamples = valSamplesFlag === undefined ? undefined : flagNumber(args, 'val-samples', 0, posInt);
-  const blue = flagBoolean(args, 'blue-ratio');
-  const resume = flagBoolean(args, 'resume');
-  const chooseThreshold = !flagBoolean(args, 'no-threshold');
   const optimizer = flagString(args, 'optimizer', 'sgd');
   if (optimizer !== 'sgd' && optimizer !== 'adagrad') throw new UsageError(`--optimizer: '${optimizer}' is not sgd or adagrad`);
   const balance = flagString(args, 'balance', 'plain');
@@ -201,54 +206,113 @@ export async function run(argv: string[]): Promise<void> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const ckptPath = flagString(args, 'checkpoint', `${out}.ckpt`)!;
-  const radiusPx = smoothingRadiusPx(trainMpp);
+  return {
+    spec,
+    trainMpp: flagNumber(args, 'train-mpp', spec.name === 'compact20x' ? 0.4912 : 0.2456, (v) => v > 0),
+    samples: flagNumber(args, 'samples', 1_000_000, (v) => posInt(v) && v >= 2),
+    stage1Epochs: flagNumber(args, 'stage1-epochs', 2, nonNegInt),
+    stage1Samples: stage1SamplesFlag === undefined ? undefined : flagNumber(args, 'stage1-samples', 0, (v) => posInt(v) && v >= 2),
+    valFraction: flagNumber(args, 'val-fraction', 0.2, (v) => v >= 0 && v < 1),
+    valSamples: valSamplesFlag === undefined ? undefined : flagNumber(args, 'val-samples', 0, posInt),
+    blueRatio: flagBoolean(args, 'blue-ratio'),
+    chooseThreshold: !flagBoolean(args, 'no-threshold'),
+    opts,
+    layout,
+    mpp: mppFlag === undefined ? undefined : flagNumber(args, 'mpp', 0, (v) => v > 0),
+    synthetic,
+    size: flagNumber(args, 'size', 512, (v) => posInt(v) && v >= 16),
+    roots,
+  };
+}
 
-  // ---- data ----
+/** The images to train on, at the training resolution: procedural fields or the data set folders. */
+export async function loadTrainingData(s: TrainSettings): Promise<LoadedData> {
   let data: LoadedData;
-  if (synthetic) {
-    const progress = new Progress(`generating ${synthetic} synthetic fields`, synthetic);
-    const images = syntheticImages(synthetic, size, trainMpp, SYNTHETIC_TRAIN_SEED_BASE, (d) => progress.update(d));
+  if (s.synthetic) {
+    const n = s.synthetic;
+    const progress = new Progress(`generating ${n} synthetic fields`, n);
+    const images = syntheticImages(n, s.size, s.trainMpp, SYNTHETIC_TRAIN_SEED_BASE, (d) => progress.update(d));
     progress.done();
-    data = { images, description: `synthetic: ${synthetic} procedural fields of ${size}x${size} px at ${trainMpp} µm/px (src/synth/tissue.ts, seeds ${SYNTHETIC_TRAIN_SEED_BASE}..${SYNTHETIC_TRAIN_SEED_BASE + synthetic - 1})`, fingerprint: { synthetic, size } };
+    data = { images, description: `synthetic: ${n} procedural fields of ${s.size}x${s.size} px at ${s.trainMpp} µm/px (src/synth/tissue.ts, seeds ${SYNTHETIC_TRAIN_SEED_BASE}..${SYNTHETIC_TRAIN_SEED_BASE + n - 1})`, fingerprint: { synthetic: n, size: s.size } };
   } else {
-    data = await loadImages(roots, layout, mpp, trainMpp);
+    data = await loadImages(s.roots, s.layout, s.mpp, s.trainMpp);
   }
-  const images = data.images;
+  const mitoses = data.images.reduce((a, im) => a + im.mitoses.length, 0);
+  if (!mitoses) throw new Error(`no mitoses found in the ${data.images.length} image(s) of ${data.description}: training needs labelled mitosis centroids`);
+  return data;
+}
+
+/** One training run inside a command: where it checkpoints, how it logs, what it records. */
+export interface TrainJob {
+  /** Validation images, one flag per image (the T1/T2/T3 protocol's T2); default: a share of the patients (valFraction). */
+  validation?: boolean[];
+  /** Epochs instead of the settings' (the protocol's retraining for the first run's best epoch count). */
+  epochs?: number;
+  checkpoint: string;
+  resume: boolean;
+  /** The command line, for the provenance. */
+  command: string;
+  dataset: string;
+  /** Identifies the data in the checkpoint (a resumed run must see the same images). */
+  fingerprint: unknown;
+  /** Start of every log line (default 'mitoscan train'). */
+  tag?: string;
+  /** A threshold to record when none is chosen (the protocol's final net keeps the t chosen on T2). */
+  threshold?: number;
+}
+
+export interface Trained {
+  /** With its provenance (threshold, metrics, command); not yet saved. */
+  model: Model;
+  bestEpoch: number;
+  epochs: number;
+  /** One line for stdout. */
+  summary: string;
+}
+
+/**
+ * Trains one net on `images` (already at s.trainMpp): the training set, the epochs with a
+ * checkpoint after each, and the detection threshold of largest F1 on the validation images.
+ */
+export async function trainOnImages(e: Engine, images: TrainingImage[], s: TrainSettings, job: TrainJob): Promise<Trained> {
+  const tag = job.tag ?? 'mitoscan train';
+  const say = (m: string) => console.error(`${tag}: ${m}`);
+  const opts = job.epochs === undefined ? s.opts : { ...s.opts, epochs: job.epochs };
+  const { spec, trainMpp, samples, stage1Epochs, valSamples } = s;
+  const radiusPx = smoothingRadiusPx(trainMpp);
   const mitoses = images.reduce((a, im) => a + im.mitoses.length, 0);
-  if (!mitoses) throw new Error(`no mitoses found in the ${images.length} image(s) of ${data.description}: training needs labelled mitosis centroids`);
+  if (!mitoses) throw new Error(`no mitoses in the ${images.length} training image(s): training needs labelled mitosis centroids`);
+  if (job.validation && job.validation.length !== images.length) throw new Error(`train: ${job.validation.length} validation flags for ${images.length} images`);
 
   // What a resumed run must share with the one that wrote the checkpoint (besides the options).
   const runInfo: Record<string, unknown> = {
-    spec, trainMpp, data: data.fingerprint, samples, stage1Epochs, stage1Samples: stage1Samples ?? null, valFraction,
-    valSamples: valSamples ?? null, blueRatio: blue,
+    spec, trainMpp, data: job.fingerprint, samples, stage1Epochs, stage1Samples: s.stage1Samples ?? null, valFraction: s.valFraction,
+    valSamples: valSamples ?? null, blueRatio: s.blueRatio,
+    ...(job.validation ? { validation: job.validation.map((v) => (v ? 1 : 0)).join('') } : {}),
   };
-  const baseCommand = ['mitoscan', 'train', ...argv.filter((a) => a !== '--resume')].join(' ');
-
-  const e: Engine = await createNodeEngine();
   let store: ImageStore | null = null;
   let trainer: Trainer | null = null;
   try {
-    console.error(`mitoscan train: ${describeSpec(spec)} at ${trainMpp} µm/px on ${e.adapterName}; ${images.length} image(s), ${mitoses} mitoses`);
+    say(`${describeSpec(spec)} at ${trainMpp} µm/px on ${e.adapterName}; ${images.length} image(s), ${mitoses} mitoses`);
     store = ImageStore.upload(e, images.map((im) => im.image));
     let ck: Checkpoint | null = null;
-    if (resume) {
-      if (existsSync(ckptPath)) {
-        ck = decodeCheckpoint(readFileSync(ckptPath), ckptPath);
+    if (job.resume) {
+      if (existsSync(job.checkpoint)) {
+        ck = decodeCheckpoint(readFileSync(job.checkpoint), job.checkpoint);
         // progressEvery changes no result: it may differ
         const cmpOpts = (o: TrainOptions) => ({ ...o, progressEvery: undefined }) as unknown as Record<string, unknown>;
         const diffs = [...runDifferences(ck.run, runInfo), ...runDifferences(cmpOpts(ck.options), cmpOpts(opts))];
         if (diffs.length) {
-          throw new Error(`${ckptPath}: this checkpoint was made with other settings:\n  ${diffs.join('\n  ')}\nrun the original command with --resume, or remove the checkpoint to start again`);
+          throw new Error(`${job.checkpoint}: this checkpoint was made with other settings:\n  ${diffs.join('\n  ')}\nrun the original command with --resume, or remove the checkpoint to start again`);
         }
-        console.error(`mitoscan train: resuming from ${ckptPath} after epoch ${ck.state.epoch}${ck.state.finished ? ' (the run had finished)' : ''}`);
+        say(`resuming from ${job.checkpoint} after epoch ${ck.state.epoch}${ck.state.finished ? ' (the run had finished)' : ''}`);
       } else {
-        console.error(`mitoscan train: no checkpoint at ${ckptPath}: starting from the beginning`);
+        say(`no checkpoint at ${job.checkpoint}: starting from the beginning`);
       }
     }
 
     const save = async (state: TrainState, c: Omit<Checkpoint, 'state' | 'options' | 'run'>) => {
-      await writeFileAtomic(ckptPath, encodeCheckpoint({ ...c, state, options: opts, run: runInfo }));
+      await writeFileAtomic(job.checkpoint, encodeCheckpoint({ ...c, state, options: opts, run: runInfo }));
     };
 
     let base: { spec: NetSpec; umPerPixel: number; normalisation: Model['normalisation'] };
@@ -262,8 +326,8 @@ export async function run(argv: string[]): Promise<void> {
       setInfo = (ck.model.provenance?.trainingSet as Record<string, unknown>) ?? {};
       trainer = Trainer.resume(e, base, store, train, val, opts, ck.state);
     } else {
-      const split = splitByPatient(images, valFraction, opts.seed);
-      if (split.warning) console.error(`mitoscan train: warning: ${split.warning}`);
+      const split = job.validation ? { isVal: job.validation, warning: undefined } : splitByPatient(images, s.valFraction, opts.seed);
+      if (split.warning) say(`warning: ${split.warning}`);
       const normalisation = imageNormalisation(images.filter((_, i) => !split.isVal[i]).map((im) => im.image));
       base = { spec, umPerPixel: trainMpp, normalisation };
       let bar: Progress | null = null;
@@ -271,13 +335,13 @@ export async function run(argv: string[]): Promise<void> {
         radiusPx,
         samples,
         stage1Epochs,
-        stage1MaxSamples: stage1Samples,
+        stage1MaxSamples: s.stage1Samples,
         valMaxSamples: valSamples,
-        blueRatioDilatePx: blue ? 10 / trainMpp : undefined,
+        blueRatioDilatePx: s.blueRatio ? 10 / trainMpp : undefined,
         train: opts,
         seed: opts.seed,
       }, {
-        onStage: (m) => console.error(`mitoscan train: ${m}`),
+        onStage: say,
         onBatch: (p) => {
           if (p.batch === 1) bar = new Progress(`  Cd epoch ${p.epoch}/${stage1Epochs}`, p.batches);
           bar?.update(p.batch, batchInfo(p));
@@ -292,23 +356,23 @@ export async function run(argv: string[]): Promise<void> {
       });
       train = set.train;
       val = set.val;
-      const s = set.stats;
+      const st = set.stats;
       setInfo = {
         radiusPx,
         samples: train.length,
-        positives: s.trainPositives,
-        negatives: s.trainNegatives,
+        positives: st.trainPositives,
+        negatives: st.trainNegatives,
         valSamples: val.length,
-        valPositives: s.valPositives,
+        valPositives: st.valPositives,
         stage1Epochs,
         hardNegatives: stage1Epochs > 0 ? 'D(p)-weighted (two-stage)' : 'uniform',
-        blueRatio: blue,
+        blueRatio: s.blueRatio,
         valImages: images.filter((_, i) => split.isVal[i]).map((im) => im.id),
       };
-      console.error(
-        `mitoscan train: training set ${train.length} samples (${s.trainPositives} mitosis pixels, d = ${radiusPx.toFixed(2)} px), ` +
-          `validation ${val.length} (${s.valPositives} mitosis pixels)` +
-          (s.meanD !== undefined ? `; mean D(p) ${f4(s.meanD)} over all negative pixels, ${f4(s.meanDChosen)} over the drawn negatives` : ''),
+      say(
+        `training set ${train.length} samples (${st.trainPositives} mitosis pixels, d = ${radiusPx.toFixed(2)} px), ` +
+          `validation ${val.length} (${st.valPositives} mitosis pixels)` +
+          (st.meanD !== undefined ? `; mean D(p) ${f4(st.meanD)} over all negative pixels, ${f4(st.meanDChosen)} over the drawn negatives` : ''),
       );
       trainer = Trainer.create(e, { ...base, params: initModel(spec, opts.seed).params }, store, train, val, opts);
       await save(await trainer.state(), { model: { ...base, provenance: { trainingSet: setInfo } }, train, val });
@@ -331,7 +395,7 @@ export async function run(argv: string[]): Promise<void> {
       },
       checkpoint: (state) => save(state, { model: { ...base, provenance: { trainingSet: setInfo } }, train, val }),
     });
-    if (result.stoppedEarly) console.error(`mitoscan train: stopped early: no lower validation loss in ${opts.patience} epochs`);
+    if (result.stoppedEarly) say(`stopped early: no lower validation loss in ${opts.patience} epochs`);
 
     const model: Model = { ...base, provenance: {}, params: result.params };
 
@@ -339,7 +403,7 @@ export async function run(argv: string[]): Promise<void> {
     const valIds = new Set(Array.isArray(setInfo.valImages) ? (setInfo.valImages as string[]) : []);
     const valImages = images.filter((im) => valIds.has(im.id));
     let chosen: { threshold: number; f1: number; precision: number; recall: number; f1At035: number } | undefined;
-    if (chooseThreshold && valImages.some((im) => im.mitoses.length)) {
+    if (s.chooseThreshold && valImages.some((im) => im.mitoses.length)) {
       const progress = new Progress('choosing the threshold on the validation images', valImages.length);
       const per: ImageResult[] = [];
       for (const [k, im] of valImages.entries()) {
@@ -352,12 +416,12 @@ export async function run(argv: string[]): Promise<void> {
       const best = bestThreshold(sweepThresholds(per, radius));
       const at = scoresAt(per, radius, 0.35);
       chosen = { threshold: best.threshold, f1: best.scores.f1, precision: best.scores.precision, recall: best.scores.recall, f1At035: at.f1 };
-      console.error(
-        `mitoscan train: detection on ${valImages.length} validation image(s): best F1 ${f4(best.scores.f1)} (precision ${f4(best.scores.precision)}, ` +
+      say(
+        `detection on ${valImages.length} validation image(s): best F1 ${f4(best.scores.f1)} (precision ${f4(best.scores.precision)}, ` +
           `recall ${f4(best.scores.recall)}) at t = ${best.threshold.toFixed(4)}; F1 ${f4(at.f1)} at t = 0.35`,
       );
-    } else if (chooseThreshold) {
-      console.error('mitoscan train: no validation image with mitoses: the detection threshold is not chosen (detect uses 0.35)');
+    } else if (s.chooseThreshold && job.threshold === undefined) {
+      say('no validation image with mitoses: the detection threshold is not chosen (detect uses 0.35)');
     }
 
     const b = result.best;
@@ -374,10 +438,11 @@ export async function run(argv: string[]): Promise<void> {
       if (b.valAccuracy !== undefined) metrics.valAccuracy = b.valAccuracy;
       if (b.valAuc !== undefined && !Number.isNaN(b.valAuc)) metrics.valAuc = b.valAuc;
     }
+    const threshold = chosen?.threshold ?? job.threshold;
     const provenance: Provenance = {
-      ...(chosen ? { threshold: chosen.threshold } : {}),
-      command: baseCommand,
-      dataset: data.description,
+      ...(threshold !== undefined ? { threshold } : {}),
+      command: job.command,
+      dataset: job.dataset,
       date: sourceDate(),
       epochs: result.history.length,
       bestEpoch: result.bestEpoch,
@@ -387,15 +452,37 @@ export async function run(argv: string[]): Promise<void> {
       training: { ...opts },
       software: 'mitoscan 0.1.0',
     };
-    await saveModel(out, { ...model, provenance });
-    console.log(
-      `wrote ${out}: ${spec.name} at ${base.umPerPixel} µm/px, best epoch ${result.bestEpoch} of ${result.history.length}` +
-        (b?.valLoss !== undefined ? ` (val loss ${f4(b.valLoss)}, acc ${f4(b.valAccuracy)}, AUC ${f4(b.valAuc)})` : '') +
-        (chosen ? `; detection threshold ${chosen.threshold.toFixed(4)} (validation F1 ${f4(chosen.f1)})` : ''),
-    );
+    const summary =
+      `${spec.name} at ${base.umPerPixel} µm/px, best epoch ${result.bestEpoch} of ${result.history.length}` +
+      (b?.valLoss !== undefined ? ` (val loss ${f4(b.valLoss)}, acc ${f4(b.valAccuracy)}, AUC ${f4(b.valAuc)})` : '') +
+      (chosen ? `; detection threshold ${chosen.threshold.toFixed(4)} (validation F1 ${f4(chosen.f1)})` : threshold !== undefined ? `; detection threshold ${threshold.toFixed(4)}` : '');
+    return { model: { ...model, provenance }, bestEpoch: result.bestEpoch, epochs: result.history.length, summary };
   } finally {
     trainer?.destroy();
     store?.destroy();
+  }
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const args = parseArgs(argv, TRAIN_BOOLEANS);
+  if (args.flags.has('help')) {
+    console.log(USAGE);
+    return;
+  }
+  checkFlags(args, [...TRAIN_FLAGS, 'out', 'checkpoint', 'resume', 'help']);
+  const out = flagString(args, 'out');
+  if (!out) throw new UsageError('--out <model file> is required');
+  const settings = await parseTrainSettings(args);
+  const checkpoint = flagString(args, 'checkpoint', `${out}.ckpt`)!;
+  const resume = flagBoolean(args, 'resume');
+  const data = await loadTrainingData(settings);
+  const command = ['mitoscan', 'train', ...argv.filter((a) => a !== '--resume')].join(' ');
+  const e: Engine = await createNodeEngine();
+  try {
+    const r = await trainOnImages(e, data.images, settings, { checkpoint, resume, command, dataset: data.description, fingerprint: data.fingerprint });
+    await saveModel(out, r.model);
+    console.log(`wrote ${out}: ${r.summary}`);
+  } finally {
     e.destroy();
   }
 }

@@ -118,6 +118,21 @@ describe('mitoscan eval', () => {
     expect(existsSync(join(out, 'gallery.png'))).toBe(false);
   });
 
+  it("defaults to the threshold the model records, else t0 = 0.35", async () => {
+    const withT = join(TMP, 'with-t.mitoscan');
+    const m = initModel(compact20x, 3, { umPerPixel: MPP });
+    await saveModel(withT, { ...m, provenance: { threshold: 0.625 } });
+    const a = join(TMP, 'out3');
+    const b = join(TMP, 'out4');
+    const { stdout } = await quiet(() => run([DATA, '--model', withT, '--out', a, '--mpp', String(MPP), '--gallery-max', '0']));
+    await quiet(() => run([DATA, '--model', MODEL, '--out', b, '--mpp', String(MPP), '--gallery-max', '0']));
+    const sa = JSON.parse(readFileSync(join(a, 'scores.json'), 'utf8')) as Summary;
+    const sb = JSON.parse(readFileSync(join(b, 'scores.json'), 'utf8')) as Summary;
+    expect([sa.thresholdSource, sa.threshold]).toEqual(['model', 0.625]);
+    expect([sb.thresholdSource, sb.threshold]).toEqual(['default', 0.35]);
+    expect(stdout).toMatch(/at t \(the model's, chosen on its validation images\)\s+0\.625/);
+  });
+
   it('rejects bad usage with clear messages', async () => {
     await expect(run([DATA])).rejects.toThrow(UsageError);
     await expect(run([DATA])).rejects.toThrow(/--model/);
