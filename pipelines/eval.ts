@@ -36,7 +36,11 @@ import { readImageFile, writeFileAtomic } from '../src/node/files.js';
 import { loadModel } from '../src/node/model-io.js';
 import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './args.js';
 import { modelThreshold } from './detect.js';
+import { evaluateTiles } from './eval-tiles.js';
 import { formatSeconds, Progress } from './progress.js';
+
+/** Tiles of the tiles layout come without a resolution: 40x. */
+const TILES_DEFAULT_MPP = 0.25;
 
 /** The candidates' threshold: the paper's gallery shows every detection above 0.1. */
 export const CANDIDATE_THRESHOLD = 0.1;
@@ -49,7 +53,9 @@ Runs the detector on a labelled data set and scores it like the ICPR 2012 contes
 options:
   --model a.mitoscan[,b.mitoscan]  the net(s) of the ensemble (required)
   --preset DNNf1|DNNf12|DNN        ensemble preset (default DNNf1; DNN = 8 rotations/mirrors per net)
-  --layout auto|mitos2012|amida13|tupac16|tutorial|midog   folder layout (default auto)
+  --layout auto|mitos2012|amida13|tupac16|tutorial|midog|tiles   folder layout (default auto);
+                                   tiles: mitosis/ and non-mitosis/ folders of tiles without locations,
+                                   scored as a tile classifier (ROC AUC; writes tiles.csv, roc.svg)
   --labels <dir>                   where the label files are, when not under the data set root
   --mpp <µm per pixel>             resolution of the images (default: the layout's)
   --threshold <t>                  operating threshold (default: chosen on --val-root, else the one the
@@ -157,8 +163,8 @@ export async function run(argv: string[]): Promise<void> {
   if (!modelArg) throw new UsageError('--model <file>[,<file2>] is required');
   const preset = (flagString(args, 'preset', 'DNNf1') as Preset);
   if (!(preset in PRESETS)) throw new UsageError(`--preset: '${preset}' is not one of ${Object.keys(PRESETS).join(', ')}`);
-  const layout = flagString(args, 'layout', 'auto') as LayoutOption;
-  if (!['auto', 'mitos2012', 'amida13', 'tupac16', 'tutorial', 'midog'].includes(layout)) throw new UsageError(`--layout: '${layout}' is not one of auto, mitos2012, amida13, tupac16, tutorial, midog`);
+  const layout = flagString(args, 'layout', 'auto') as LayoutOption | 'tiles';
+  if (!['auto', 'mitos2012', 'amida13', 'tupac16', 'tutorial', 'midog', 'tiles'].includes(layout)) throw new UsageError(`--layout: '${layout}' is not one of auto, mitos2012, amida13, tupac16, tutorial, midog, tiles`);
   const mppFlag = args.flags.has('mpp') ? flagNumber(args, 'mpp', 0, (v) => v > 0) : undefined;
   const fixedT = args.flags.has('threshold') ? flagNumber(args, 'threshold', 0, (v) => v >= 0 && v < 1) : undefined;
   const valRoot = flagString(args, 'val-root');
@@ -170,6 +176,18 @@ export async function run(argv: string[]): Promise<void> {
 
   const modelPaths = modelArg.split(',').map((s) => s.trim()).filter(Boolean);
   const models = await Promise.all(modelPaths.map((p) => loadModel(p)));
+  if (layout === 'tiles') {
+    if (valRoot || labelsRoot) throw new UsageError('--val-root and --labels do not apply to --layout tiles');
+    const umPerPixel = mppFlag ?? TILES_DEFAULT_MPP;
+    if (mppFlag === undefined) console.error(`mitoscan eval: tiles assumed at ${TILES_DEFAULT_MPP} µm/px (40x); give --mpp otherwise`);
+    const hasModelT = typeof models[0].provenance?.threshold === 'number';
+    await evaluateTiles(root, {
+      models, modelPaths: modelPaths.map((p) => resolve(p)), preset, umPerPixel, tile, outDir, galleryMax,
+      threshold: fixedT ?? modelThreshold(models[0]),
+      thresholdSource: fixedT !== undefined ? '--threshold' : hasModelT ? "the model's, chosen on its validation images" : 'the default t0',
+    });
+    return;
+  }
   const warn = (m: string) => console.error(`mitoscan eval: warning: ${m}`);
   const labelsDir = labelsRoot ? resolve(labelsRoot) : undefined;
   const resolvedLayout = layout === 'auto' ? await detectLayout(root, labelsDir ?? root) : layout === 'tupac16' ? 'amida13' : layout;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { run } from '../pipelines/eval.js';
 import { UsageError } from '../pipelines/args.js';
+import { aucRoc } from '../src/eval/score.js';
 import { encodePng } from '../src/io/image.js';
 import { initModel } from '../src/model/model-file.js';
 import { compact20x } from '../src/model/spec.js';
@@ -131,6 +132,33 @@ describe('mitoscan eval', () => {
     expect([sa.thresholdSource, sa.threshold]).toEqual(['model', 0.625]);
     expect([sb.thresholdSource, sb.threshold]).toEqual(['default', 0.35]);
     expect(stdout).toMatch(/at t \(the model's, chosen on its validation images\)\s+0\.625/);
+  });
+
+  it('scores class-labelled tiles as a tile classifier (--layout tiles)', async () => {
+    const tiles = join(TMP, 'tiles');
+    mkdirSync(join(tiles, 'mitosis'), { recursive: true });
+    mkdirSync(join(tiles, 'non-mitosis'), { recursive: true });
+    for (const [k, seed] of [21, 22, 23, 24].entries()) {
+      const f = generateField({ width: 64, height: 64, seed, mpp: MPP, mitoses: k < 2 ? 1 : 0 });
+      writeFileSync(join(tiles, k < 2 ? 'mitosis' : 'non-mitosis', `t_${k}.png`), encodePng(f.image));
+    }
+    const out = join(TMP, 'out5');
+    const { stdout } = await quiet(() => run([tiles, '--layout', 'tiles', '--model', MODEL, '--mpp', String(MPP), '--threshold', '0.5', '--out', out]));
+    for (const f of ['scores.json', 'tiles.csv', 'roc.svg', 'gallery.png']) expect(existsSync(join(out, f)), f).toBe(true);
+    const s = JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as {
+      tiles: number; mitosisTiles: number; auc: number; threshold: number;
+      atThreshold: { tp: number; fp: number; fn: number; tn: number };
+      perTile: { path: string; label: number; score: number }[];
+    };
+    expect([s.tiles, s.mitosisTiles, s.threshold]).toEqual([4, 2, 0.5]);
+    expect(s.auc).toBeCloseTo(aucRoc(s.perTile.map((p) => p.score), s.perTile.map((p) => p.label)), 12);
+    const called = (l: number) => s.perTile.filter((p) => p.label === l && p.score > 0.5).length;
+    expect([s.atThreshold.tp, s.atThreshold.fp]).toEqual([called(1), called(0)]);
+    expect(s.atThreshold.tp + s.atThreshold.fn + s.atThreshold.fp + s.atThreshold.tn).toBe(4);
+    expect(readFileSync(join(out, 'tiles.csv'), 'utf8').trim().split('\n')).toHaveLength(5);
+    expect(stdout).toMatch(/tile-level ROC AUC/);
+    await expect(run([tiles, '--layout', 'tiles', '--model', MODEL, '--val-root', DATA])).rejects.toThrow(/do not apply to --layout tiles/);
+    await expect(quiet(() => run([DATA, '--layout', 'tiles', '--model', MODEL, '--out', join(TMP, 'out6')]))).rejects.toThrow(/no class folders/);
   });
 
   it('rejects bad usage with clear messages', async () => {

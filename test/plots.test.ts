@@ -4,9 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { COLOURS } from '../src/detect/results.js';
 import { assembleGallery, cropCentred, drawText, FONT_3X5, gallery, galleryTile, scoreLabel, textWidth } from '../src/eval/gallery.js';
-import { f1ThresholdSvg, niceTicks, prCurveSvg } from '../src/eval/plots.js';
+import { f1ThresholdSvg, niceTicks, prCurveSvg, rocCurveSvg } from '../src/eval/plots.js';
 import type { RgbaImage } from '../src/model/dense.js';
-import { sweepThresholds, type SweepPoint } from '../src/eval/score.js';
+import { rocCurve, sweepThresholds, type SweepPoint } from '../src/eval/score.js';
 import { rng } from './helpers/reference.js';
 
 interface El {
@@ -133,6 +133,29 @@ describe('prCurveSvg', () => {
     checkSvg(f1ThresholdSvg(one, { width: 300, height: 240 }));
     expect(() => prCurveSvg([])).toThrow(/empty sweep/);
     expect(() => prCurveSvg(one, { width: 50 })).toThrow(/too small/);
+  });
+});
+
+describe('rocCurveSvg', () => {
+  it('draws the curve, the chance diagonal, the AUC and the operating point', () => {
+    const c = rocCurve([0.9, 0.8, 0.7, 0.4, 0.3, 0.1], [1, 1, 0, 1, 0, 0]);
+    const svg = rocCurveSvg(c, { title: 'Tiles', auc: 0.889, chosen: { tpr: 2 / 3, fpr: 0, label: 't = 0.75' } });
+    const { els, box } = checkSvg(svg);
+    const t = texts(els);
+    expect(t).toContain('Tiles');
+    expect(t).toContain('ROC, AUC 0.889');
+    expect(t).toContain('t = 0.75');
+    expect(els.filter((e) => e.attrs.class === 'chance')).toHaveLength(1);
+    const pts = els.find((e) => e.attrs.class === 'curve')!.attrs.points.split(' ').map((p) => p.split(',').map(Number));
+    expect(pts).toHaveLength(c.length);
+    expect(pts[0][0]).toBeCloseTo(box.x, 1);
+    expect(pts[0][1]).toBeCloseTo(box.y + box.h, 1);
+    expect(pts.at(-1)![0]).toBeCloseTo(box.x + box.w, 1);
+    expect(pts.at(-1)![1]).toBeCloseTo(box.y, 1);
+    const mk = els.find((e) => e.name === 'circle' && e.attrs.class === 'marker')!;
+    expect(Number(mk.attrs.cx)).toBeCloseTo(box.x, 1);
+    expect(Number(mk.attrs.cy)).toBeCloseTo(box.y + box.h / 3, 1);
+    expect(() => rocCurveSvg([])).toThrow(/both classes/);
   });
 });
 

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   aucRoc,
+  rocCurve,
   bestThreshold,
   contestRadiusPx,
   countPer10Hpf,
@@ -202,6 +203,39 @@ describe('aucRoc', () => {
     expect(aucRoc([0.5, 0.5, 0.5], [1, 0, 1])).toBe(0.5);
     expect(aucRoc([0.5, 0.7], [1, 1])).toBeNaN();
     expect(() => aucRoc([1], [1, 0])).toThrow(/labels/);
+  });
+});
+
+describe('rocCurve', () => {
+  it('runs from (0,0) to (1,1), monotone, its trapezoid area = aucRoc (ties included)', () => {
+    for (let s = 0; s < 20; s++) {
+      const r = rng(90 + s);
+      const n = 4 + s * 3;
+      const scores = Array.from({ length: n }, () => Math.floor(r() * 7) / 6);
+      const labels = Array.from({ length: n }, (_, i) => (i < 2 ? i : r() < 0.3 ? 1 : 0));
+      const c = rocCurve(scores, labels);
+      expect(c[0]).toEqual({ threshold: Infinity, tpr: 0, fpr: 0 });
+      expect([c.at(-1)!.tpr, c.at(-1)!.fpr]).toEqual([1, 1]);
+      expect(c.length).toBe(new Set(scores).size + 1);
+      let area = 0;
+      for (let i = 1; i < c.length; i++) {
+        expect(c[i].threshold).toBeLessThan(c[i - 1].threshold);
+        expect(c[i].tpr).toBeGreaterThanOrEqual(c[i - 1].tpr);
+        expect(c[i].fpr).toBeGreaterThanOrEqual(c[i - 1].fpr);
+        area += ((c[i].fpr - c[i - 1].fpr) * (c[i].tpr + c[i - 1].tpr)) / 2;
+        // At threshold s: the rates of "score >= s", counted directly.
+        const pos = labels.filter((l) => l === 1).length;
+        const tp = scores.filter((v, k) => v >= c[i].threshold && labels[k] === 1).length;
+        const fp = scores.filter((v, k) => v >= c[i].threshold && labels[k] === 0).length;
+        expect(c[i].tpr).toBeCloseTo(tp / pos, 12);
+        expect(c[i].fpr).toBeCloseTo(fp / (n - pos), 12);
+      }
+      expect(area).toBeCloseTo(aucRoc(scores, labels), 12);
+    }
+  });
+  it('is empty with one class and checks lengths', () => {
+    expect(rocCurve([0.1, 0.2], [1, 1])).toEqual([]);
+    expect(() => rocCurve([0.1], [1, 0])).toThrow(/labels/);
   });
 });
 

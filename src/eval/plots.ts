@@ -1,9 +1,10 @@
 // The paper's Fig. 3 as standalone SVG text (no dependencies; open in a browser or embed in HTML):
 //   prCurveSvg      the precision-recall plane: the curve traced by the threshold, iso-F1 contours,
 //                   the chosen operating point, optional reference points (other methods);
-//   f1ThresholdSvg  F1, precision and recall against the threshold, a marker at the chosen t.
+//   f1ThresholdSvg  F1, precision and recall against the threshold, a marker at the chosen t;
+//   rocCurveSvg     true- against false-positive rate (image- or patch-level classification), AUC.
 // Curves carry class="curve", markers class="marker", the plot area is <rect class="plot-area">.
-import { bestThreshold, type SweepPoint } from './score.js';
+import { bestThreshold, type RocPoint, type SweepPoint } from './score.js';
 
 export interface PlotOptions {
   /** Pixels; default 520 x 440. */
@@ -209,6 +210,33 @@ export function f1ThresholdSvg(sweep: readonly SweepPoint[], opts: PlotOptions =
       { label: `t = ${tickLabel(Number(c.threshold.toFixed(3)))} (F1 ${c.scores.f1.toFixed(3)})`, colour: COLOURS.chosen, marker: true },
     ]),
   );
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}
+
+export interface RocOptions extends PlotOptions {
+  /** The area under the curve, for the legend. */
+  auc?: number;
+  /** The operating point to mark (nearest curve point at or below this threshold's rates). */
+  chosen?: { tpr: number; fpr: number; label: string };
+}
+
+/** The ROC plane (x = false-positive rate, y = true-positive rate), chance diagonal dashed. */
+export function rocCurveSvg(curve: readonly RocPoint[], opts: RocOptions = {}): string {
+  if (curve.length < 2) throw new Error('rocCurveSvg: the curve needs both classes (at least 2 points)');
+  const f = frame(opts, [0, 1], [0, 1], 'false-positive rate (1 - specificity)', 'true-positive rate (sensitivity)', 'ROC');
+  const { parts } = f;
+  parts.push(`<line class="chance" x1="${n(f.x(0))}" y1="${n(f.y(0))}" x2="${n(f.x(1))}" y2="${n(f.y(1))}" stroke="${COLOURS.iso}" stroke-width="1" stroke-dasharray="3 3"/>`);
+  parts.push(polyline(f, curve.map((p) => [clamp01(p.fpr), clamp01(p.tpr)] as [number, number]), COLOURS.pr));
+  const entries: { label: string; colour: string; marker?: boolean; dash?: boolean }[] = [
+    { label: opts.auc === undefined || Number.isNaN(opts.auc) ? 'ROC' : `ROC, AUC ${opts.auc.toFixed(3)}`, colour: COLOURS.pr },
+    { label: 'chance', colour: COLOURS.iso, dash: true },
+  ];
+  if (opts.chosen) {
+    parts.push(`<circle class="marker" cx="${n(f.x(clamp01(opts.chosen.fpr)))}" cy="${n(f.y(clamp01(opts.chosen.tpr)))}" r="5.5" fill="${COLOURS.chosen}" stroke="#ffffff" stroke-width="1.5"/>`);
+    entries.push({ label: opts.chosen.label, colour: COLOURS.chosen, marker: true });
+  }
+  parts.push(legend(f, entries));
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }

@@ -248,6 +248,42 @@ export function aucRoc(scores: ArrayLike<number>, labels: ArrayLike<number | boo
   return (rankSumPos - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
 }
 
+export interface RocPoint {
+  /** Called positive: score > threshold (the first point, threshold +Infinity, calls nothing). */
+  threshold: number;
+  /** True-positive rate (sensitivity). */
+  tpr: number;
+  /** False-positive rate (1 - specificity). */
+  fpr: number;
+}
+
+/**
+ * The ROC curve: one point per distinct score, from (0, 0) to (1, 1), thresholds descending. Its
+ * trapezoid area equals aucRoc (ties move diagonally, which counts them one half). Empty when
+ * one class is empty.
+ */
+export function rocCurve(scores: ArrayLike<number>, labels: ArrayLike<number | boolean>): RocPoint[] {
+  const n = scores.length;
+  if (labels.length !== n) throw new Error(`rocCurve: ${n} scores but ${labels.length} labels`);
+  const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[b] - scores[a]);
+  const nPos = idx.filter((i) => Number(labels[i]) === 1).length;
+  const nNeg = n - nPos;
+  if (!nPos || !nNeg) return [];
+  const out: RocPoint[] = [{ threshold: Infinity, tpr: 0, fpr: 0 }];
+  let tp = 0, fp = 0;
+  for (let i = 0; i < n; ) {
+    const s = scores[idx[i]];
+    while (i < n && scores[idx[i]] === s) {
+      if (Number(labels[idx[i]]) === 1) tp++;
+      else fp++;
+      i++;
+    }
+    // Everything with a score >= s is called positive: the threshold just below s.
+    out.push({ threshold: s, tpr: tp / nPos, fpr: fp / nNeg });
+  }
+  return out;
+}
+
 /** The HPF area of the MITOS 2012 frames: 512 x 512 µm (2084 px at 0.2456 µm/px). */
 export const MITOS_HPF_UM2 = 512 * 512;
 
