@@ -122,6 +122,7 @@ export async function ensureWebBundle(root: string): Promise<boolean> {
     if (haveOut) return false; // an installed package without dev tools: use the bundle it has
     throw new Error(`${out} is missing and esbuild is not installed to build it; run \`npm run build\` in ${root}`);
   }
+  // The settings of scripts/esbuild-options.mjs browserBundle, repeated: an installed package has no scripts/.
   const res = await esbuild.build({
     entryPoints: [entry],
     outfile: out,

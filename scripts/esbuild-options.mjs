@@ -17,3 +17,17 @@ export function nodeBundle(entryPoints, outfile) {
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   };
 }
+
+/** The browser library and the web page: plain ES modules, WGSL inlined. */
+export function browserBundle(entryPoints, outfile) {
+  return {
+    entryPoints,
+    outfile,
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    loader: wgslText,
+    logLevel: 'warning',
+  };
+}

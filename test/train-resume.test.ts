@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
+import { bundleCli } from './helpers/cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../pipelines/args.js';
 import { run } from '../pipelines/train.js';
@@ -56,18 +56,7 @@ function workDir(name: string): string {
 
 beforeAll(async () => {
   mkdirSync(TMP, { recursive: true });
-  await build({
-    entryPoints: [join(ROOT, 'pipelines/cli.ts')],
-    outfile: CLI,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    loader: { '.wgsl': 'text' },
-    external: ['webgpu', 'playwright-core', 'esbuild'],
-    logLevel: 'warning',
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-  });
+  await bundleCli(CLI);
 });
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
 

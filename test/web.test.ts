@@ -17,8 +17,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
 import type { Browser, Page } from 'playwright-core';
+import { bundleCli } from './helpers/cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureWebBundle, resolveRequest, startServer, type RunningServer } from '../pipelines/serve.js';
 import { detectMitoses, probabilityMap, SmoothedMap, smoothingRadiusPx } from '../src/detect/detector.js';
@@ -187,18 +187,7 @@ describe('mitoscan serve', () => {
 describe('the `mitoscan serve` command', () => {
   it('prints the URL, serves the page, and stops cleanly on SIGINT; bad options exit 2', async () => {
     const cli = join(CLI_DIR, 'cli.mjs');
-    await build({
-      entryPoints: [join(REPO, 'pipelines/cli.ts')],
-      outfile: cli,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      loader: { '.wgsl': 'text' },
-      external: ['webgpu', 'playwright-core', 'esbuild'],
-      logLevel: 'warning',
-      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-    });
+    await bundleCli(cli);
     const p = spawn(process.execPath, [cli, 'serve', '--port', '0'], { cwd: TMP, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
