@@ -19,7 +19,7 @@ import type { Engine } from '../engine/engine.js';
 import { largestTile, maxTensorBytes } from '../src/model/dense.js';
 import type { Model } from '../src/model/model-file.js';
 import { loadDefaultModel } from '../src/node/default-model.js';
-import { readImageFile, writeFileAtomic } from '../src/node/files.js';
+import { readImageFile, readImagePageCount, writeFileAtomic } from '../src/node/files.js';
 import { loadModel } from '../src/node/model-io.js';
 import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './args.js';
 import { formatSeconds, Progress } from './progress.js';
@@ -40,7 +40,8 @@ options:
   --truth a.csv[,b.csv]            ground truth, one x,y csv per image in order: circles TP green,
                                    FP red, missed blue, and precision/recall/F1 (5 µm match radius)
   --no-heatmap                     skip <name>.heatmap.png (saves the map's memory)
-  --page <n>                       page of multi-page TIFFs (0 = first; default 0)
+  --page <n>|all                   page of multi-page TIFFs (0 = first; default 0); all: every page,
+                                   written as <name>.p<k>.*
   --tile <px>                      dense-evaluation tile size (default: automatic)
 
 writes, per image <name>: <name>.csv (x,y,score), <name>.json, <name>.geojson (QuPath points),
@@ -123,6 +124,8 @@ export function table(rows: string[][]): string {
 
 interface ImageRow {
   path: string;
+  /** Set with --page all. */
+  page?: number;
   name: string;
   width?: number;
   height?: number;
@@ -157,12 +160,14 @@ export async function run(argv: string[]): Promise<void> {
   if (!Object.hasOwn(PRESETS, preset)) throw new UsageError(`--preset: '${preset}' is not one of ${Object.keys(PRESETS).join(', ')}`);
   const fixedT = args.flags.has('threshold') ? flagNumber(args, 'threshold', 0, (v) => v >= 0 && v < 1) : undefined;
   const mppFlag = args.flags.has('mpp') ? flagNumber(args, 'mpp', 0, (v) => v > 0) : undefined;
-  const page = flagNumber(args, 'page', 0, (v) => Number.isInteger(v) && v >= 0);
+  const allPages = flagString(args, 'page') === 'all';
+  const page = allPages ? 0 : flagNumber(args, 'page', 0, (v) => Number.isInteger(v) && v >= 0);
   const tile = args.flags.has('tile') ? flagNumber(args, 'tile', 0, (v) => Number.isInteger(v) && v >= 16) : undefined;
   const outDir = resolve(flagString(args, 'out') ?? 'mitoscan-out');
   const wantMap = !args.flags.has('no-heatmap');
   const truthArg = flagString(args, 'truth');
   const truthPaths = truthArg?.split(',').map((s) => s.trim()).filter(Boolean);
+  if (truthPaths && allPages) throw new UsageError('--truth cannot be paired with --page all (one truth file per image); detect one page at a time');
   if (truthPaths && truthPaths.length !== images.length) {
     throw new UsageError(`--truth: ${truthPaths.length} truth file(s) for ${images.length} image(s); give one x,y csv per image, in the same order, separated by commas`);
   }
@@ -174,13 +179,29 @@ export async function run(argv: string[]): Promise<void> {
   const truths = truthPaths ? await Promise.all(truthPaths.map(readTruth)) : undefined;
   const nets = Math.min(models.length, PRESETS[preset].nets);
   const names = outputNames(images);
+  // What to detect: one page of every image, or with --page all every page of every image.
+  const jobs: { path: string; page: number; name: string; truth?: Centroid[]; truthPath?: string; paged: boolean }[] = [];
+  for (const [i, path] of images.entries()) {
+    let pages = 1;
+    if (allPages) {
+      try {
+        pages = await readImagePageCount(path);
+      } catch {
+        pages = 1; // the loop below reads it again and reports the error with the others
+      }
+    }
+    for (let k = 0; k < pages; k++) {
+      jobs.push({ path, page: allPages ? k : page, name: pages > 1 ? `${names[i]}.p${k}` : names[i], truth: truths?.[i], truthPath: truthPaths?.[i], paged: pages > 1 });
+    }
+  }
 
   const rows: ImageRow[] = [];
   const started = Date.now();
   const e = await createNodeEngine();
   try {
-    for (const [i, path] of images.entries()) {
-      const row: ImageRow = { path, name: names[i] };
+    for (const [i, job] of jobs.entries()) {
+      const { path, page } = job;
+      const row: ImageRow = { path, name: job.name, ...(job.paged ? { page } : {}) };
       rows.push(row);
       let progress: Progress | undefined;
       try {
@@ -188,15 +209,15 @@ export async function run(argv: string[]): Promise<void> {
         const image = await readImageFile(path, page ? { page } : undefined);
         row.width = image.width;
         row.height = image.height;
-        const truth = truths?.[i];
+        const truth = job.truth;
         if (truth) {
           for (const c of truth) {
             if (c.x < -0.5 || c.y < -0.5 || c.x > image.width - 0.5 || c.y > image.height - 0.5) {
-              throw new Error(`${truthPaths![i]}: the point (${c.x}, ${c.y}) lies outside the ${image.width}x${image.height} image ${path}; is the file x,y (not row,col) and for this image?`);
+              throw new Error(`${job.truthPath}: the point (${c.x}, ${c.y}) lies outside the ${image.width}x${image.height} image ${path}; is the file x,y (not row,col) and for this image?`);
             }
           }
         }
-        const label = `detect ${images.length > 1 ? `${i + 1}/${images.length} ` : ''}${basename(path)}`;
+        const label = `detect ${jobs.length > 1 ? `${i + 1}/${jobs.length} ` : ''}${basename(path)}${job.paged ? ` page ${page}` : ''}`;
         const bar = new Progress(label, detectionSteps(e, models, preset, image.width, image.height, mpp, tile));
         progress = bar;
         bar.update(0);
@@ -217,7 +238,7 @@ export async function run(argv: string[]): Promise<void> {
         const rep = await writeReport(
           outDir,
           {
-            name: names[i],
+            name: job.name,
             imageName: resolve(path),
             image,
             umPerPixel: mpp,
@@ -255,10 +276,11 @@ export async function run(argv: string[]): Promise<void> {
 
   // summary.csv and the table
   const withTruth = !!truths;
-  const header = ['image', 'name', 'width', 'height', 'count', 'seconds', ...(withTruth ? ['truth', 'tp', 'fp', 'fn', 'precision', 'recall', 'f1'] : []), 'error'];
+  const header = ['image', ...(allPages ? ['page'] : []), 'name', 'width', 'height', 'count', 'seconds', ...(withTruth ? ['truth', 'tp', 'fp', 'fn', 'precision', 'recall', 'f1'] : []), 'error'];
   const f3 = (v: number | undefined) => (v === undefined ? '' : v.toFixed(3));
   const csvRows = rows.map((r) => [
     csvField(r.path),
+    ...(allPages ? [`${r.page ?? ''}`] : []),
     r.name,
     `${r.width ?? ''}`,
     `${r.height ?? ''}`,
@@ -271,11 +293,12 @@ export async function run(argv: string[]): Promise<void> {
 
   const failed = rows.filter((r) => r.error);
   const tRows = [['image', 'size', 'count', 'seconds', ...(withTruth ? ['truth', 'TP', 'FP', 'FN', 'F1'] : [])]];
+  const shown = (r: ImageRow) => basename(r.path) + (r.page !== undefined ? ` p${r.page}` : '');
   for (const r of rows) {
-    if (r.error) tRows.push([basename(r.path), r.width ? `${r.width}x${r.height}` : '-', 'failed', '-', ...(withTruth ? ['-', '-', '-', '-', '-'] : [])]);
+    if (r.error) tRows.push([shown(r), r.width ? `${r.width}x${r.height}` : '-', 'failed', '-', ...(withTruth ? ['-', '-', '-', '-', '-'] : [])]);
     else
       tRows.push([
-        basename(r.path),
+        shown(r),
         `${r.width}x${r.height}`,
         `${r.count}`,
         r.seconds!.toFixed(1),

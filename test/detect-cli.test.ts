@@ -182,6 +182,26 @@ describe('mitoscan detect', () => {
     expect(j).toMatchObject({ umPerPixel: MPP * 1.5, resampled: true });
   });
 
+  it('--page all: every page of a multi-page TIFF, each as detecting that page alone', async () => {
+    const other = generateField({ width: 96, height: 96, seed: 6, mpp: MPP, mitoses: 3 });
+    writeFileSync(img('stack.tif'), encodeTiff([field.image, other.image]));
+    const out = join(TMP, 'pages');
+    const r = await quiet(() => run([img('stack.tif'), img('field.png'), '--page', 'all', '--model', MODEL, '--out', out, '--threshold', String(T)]));
+    expect(r.error).toBeUndefined();
+    const p0 = readOutputs(out, 'stack.p0');
+    const p1 = readOutputs(out, 'stack.p1');
+    // a one-page image keeps its plain name
+    expect(readOutputs(out, 'field').csvText).toBe(p0.csvText);
+    const direct = await detectMitoses(gpu.e, [initModel(compact20x, 3, { umPerPixel: MPP })], other.image, { threshold: T });
+    expect(p1.csv.map((d) => [d.x, d.y])).toEqual(direct.detections.map((d) => [d.x, d.y]));
+    const summary = readFileSync(join(out, 'summary.csv'), 'utf8').trim().split('\n');
+    expect(summary[0]).toBe('image,page,name,width,height,count,seconds,error');
+    expect(summary.slice(1).map((l) => l.split(',').slice(1, 3).join(','))).toEqual(['0,stack.p0', '1,stack.p1', ',field']);
+    expect(r.stdout).toMatch(/stack\.tif p1/);
+    const bad = await quiet(() => run([img('stack.tif'), '--page', 'all', '--truth', img('truth.csv'), '--model', MODEL, '--out', out]));
+    expect(String(bad.error)).toMatch(/--truth cannot be paired with --page all/);
+  });
+
   it('rejects bad usage and bad models with clear errors', async () => {
     const noImage = await quiet(() => run(['--model', MODEL]));
     expect(noImage.error).toBeInstanceOf(UsageError);

@@ -78,6 +78,11 @@ export function decodeImagePages(bytes: Uint8Array, name: string): RgbaImage[] {
   return Array.from({ length: file.count }, (_, k) => file.decode(k));
 }
 
+/** How many pages a file holds (1 unless it is a multi-page TIFF); decodes none. */
+export function countImagePages(bytes: Uint8Array, name: string): number {
+  return openPages(bytes, name).count;
+}
+
 /** One image: page `opts.page` (default 0) of a multi-page TIFF, decoding only that page. */
 export function decodeImage(bytes: Uint8Array, name: string, opts: { page?: number } = {}): RgbaImage {
   const file = openPages(bytes, name);

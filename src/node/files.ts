@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { decodeImage, ImageFormatError, type RgbaImage } from '../io/image.js';
+import { countImagePages, decodeImage, ImageFormatError, type RgbaImage } from '../io/image.js';
 
 /**
  * Writes `data` (a string is written as UTF-8) to `path`: into a temporary file in the same folder
@@ -38,16 +38,23 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   }
 }
 
-/** Reads and decodes an image (TIFF, PNG, JPEG or BMP, by content); every error names the path. */
-export async function readImageFile(path: string, opts: { page?: number } = {}): Promise<RgbaImage> {
-  let bytes: Uint8Array;
+async function readImageBytes(path: string): Promise<Uint8Array> {
   try {
     if ((await stat(path)).isDirectory()) throw new ImageFormatError(path, 'is a folder, not an image');
-    bytes = await readFile(path);
+    return await readFile(path);
   } catch (e) {
     if (e instanceof ImageFormatError) throw e;
     const err = e as NodeJS.ErrnoException;
     throw new ImageFormatError(path, err.code === 'ENOENT' ? 'no such file' : `cannot be read (${err.message})`);
   }
-  return decodeImage(bytes, path, opts);
+}
+
+/** Reads and decodes an image (TIFF, PNG, JPEG or BMP, by content); every error names the path. */
+export async function readImageFile(path: string, opts: { page?: number } = {}): Promise<RgbaImage> {
+  return decodeImage(await readImageBytes(path), path, opts);
+}
+
+/** The number of pages of an image file (a multi-page TIFF's; 1 for the other formats). */
+export async function readImagePageCount(path: string): Promise<number> {
+  return countImagePages(await readImageBytes(path), path);
 }
