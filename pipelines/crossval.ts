@@ -161,7 +161,7 @@ export async function run(argv: string[]): Promise<void> {
   const e = await createNodeEngine();
   try {
     /** Trains on `train`, scores `test` at the threshold; or reads the step's result when it is done. */
-    const step = async (name: string, train: TrainingImage[], test: TrainingImage[], extra: { validation?: boolean[]; epochs?: number; threshold?: number } = {}): Promise<StepResult> => {
+    const step = async (name: string, of: string, train: TrainingImage[], test: TrainingImage[], extra: { validation?: boolean[]; epochs?: number; threshold?: number } = {}): Promise<StepResult> => {
       const resultPath = join(out, `${name}.json`);
       const modelPath = join(out, `${name}.mitoscan`);
       if (resume && existsSync(resultPath) && existsSync(modelPath)) {
@@ -170,6 +170,9 @@ export async function run(argv: string[]): Promise<void> {
       }
       const t0 = Date.now();
       const ckpt = `${modelPath}.ckpt`;
+      const trainP = uniq(train.map((im) => im.patient));
+      const testP = uniq(test.map((im) => im.patient));
+      console.error(`mitoscan crossval: ${name}${of}: training on ${train.length} image(s) of ${trainP.length} patient(s)` + (test.length ? `, holding out ${test.length} image(s) of patient(s) ${shortList(testP, 60)}` : ''));
       const trained = await trainOnImages(e, train, settings, {
         ...extra,
         checkpoint: ckpt,
@@ -186,8 +189,8 @@ export async function run(argv: string[]): Promise<void> {
         name,
         model: modelPath,
         trainImages: train.length,
-        trainPatients: uniq(train.map((im) => im.patient)),
-        testPatients: uniq(test.map((im) => im.patient)),
+        trainPatients: trainP,
+        testPatients: testP,
         threshold,
         scores: scoresAt(heldOut, radius, threshold),
         imageAuc: imageAuc(heldOut),
@@ -206,16 +209,18 @@ export async function run(argv: string[]): Promise<void> {
 
     if (protocol === 'kfold') {
       const kf = patientKFold(images, folds, seed);
-      for (const [f, fold] of kf.entries()) steps.push(await step(`fold-${f + 1}`, fold.train, fold.test));
+      for (const [f, fold] of kf.entries()) steps.push(await step(`fold-${f + 1}`, ` of ${folds}`, fold.train, fold.test));
     } else {
       const s3 = splitT1T2T3(images, { sizes, seed, byPatient: split === 'patient' });
       if (!s3.T1.length || !s3.T2.length || !s3.T3.length) throw new Error(`t1t2t3: ${images.length} image(s) give T1/T2/T3 of ${s3.T1.length}/${s3.T2.length}/${s3.T3.length}: every set needs an image (more images, or --split image)`);
       if (!s3.T2.some((im) => im.mitoses.length)) throw new Error('t1t2t3: T2 holds no mitosis, so no threshold can be chosen on it; try another --seed or --sizes');
+      const pats = (xs: TrainingImage[]) => uniq(xs.map((im) => im.patient)).length;
+      console.error(`mitoscan crossval: T1 ${s3.T1.length} image(s) (${pats(s3.T1)} patients), T2 ${s3.T2.length} (${pats(s3.T2)}), T3 ${s3.T3.length} (${pats(s3.T3)}), split by ${split}`);
       const t12 = [...s3.T1, ...s3.T2];
       const isT2 = t12.map((_, i) => i >= s3.T1.length);
-      const first = await step('t1', t12, [], { validation: isT2 });
-      steps.push(await step('final', t12, s3.T3, { validation: t12.map(() => false), epochs: first.bestEpoch, threshold: first.threshold }));
-      console.error(`mitoscan crossval: T1 ${s3.T1.length}, T2 ${s3.T2.length}, T3 ${s3.T3.length} image(s); t = ${first.threshold.toFixed(3)} chosen on T2; final net trained ${first.bestEpoch} epoch(s) on T1+T2`);
+      const first = await step('t1', ' (train on T1, choose t on T2)', t12, [], { validation: isT2 });
+      console.error(`mitoscan crossval: t = ${first.threshold.toFixed(3)} chosen on T2; the final net trains ${first.bestEpoch} epoch(s) (t1's best) on T1+T2`);
+      steps.push(await step('final', ' (retrain on T1+T2, score T3)', t12, s3.T3, { validation: t12.map(() => false), epochs: first.bestEpoch, threshold: first.threshold }));
     }
   } finally {
     e.destroy();
