@@ -16,7 +16,7 @@
 //              negatives); 0.25 µm/px; patient = the image (one case per image in MIDOG 2021).
 //              Images without any annotation (MIDOG 2021's unlabelled scanner) are left out.
 // Pass umPerPixel to override the resolution of every image.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative, sep } from 'node:path';
 import {
   type Centroid,
@@ -27,6 +27,8 @@ import {
   parseRowColCsv,
   parseXyCsv,
 } from '../datasets/labels.js';
+import { encodeTiff } from '../io/image.js';
+import { readImageFile, writeFileAtomic } from './files.js';
 
 export type { Centroid, LabelledImage };
 export { DatasetError };
@@ -369,4 +371,37 @@ export async function loadPatchFolders(root: string): Promise<PatchFile[]> {
   }
   if (!out.length) throw new Error(`${root}: the class folders hold no images (.jpg, .png, .tif, .bmp)`);
   return out.sort((a, b) => b.label - a.label || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * Writes class patches as small labelled fields in the tutorial's layout, so that `train`, `eval`
+ * and `crossval` (whole detector, contest scoring) run on them: every patch becomes
+ * <out>/<split>/<case>_<n>.tif with a .csv holding its centre for a mitosis patch and nothing for
+ * a non-mitosis one (n numbers the case's patches, mitoses first). Patches of the `test` cases go
+ * to <out>/test, the others to <out>/train; `cases` keeps only those cases.
+ */
+export async function writePatchesAsFields(
+  root: string,
+  out: string,
+  opts: { test?: readonly string[]; cases?: readonly string[] } = {},
+): Promise<{ train: { mitoses: number; others: number }; test: { mitoses: number; others: number } }> {
+  const test = new Set(opts.test ?? []);
+  const keep = opts.cases ? new Set(opts.cases) : undefined;
+  const counts = { train: { mitoses: 0, others: 0 }, test: { mitoses: 0, others: 0 } };
+  const next = new Map<string, number>();
+  for (const f of await loadPatchFolders(root)) {
+    if (keep && !keep.has(f.patient)) continue;
+    const img = await readImageFile(f.path);
+    const split = test.has(f.patient) ? 'test' : 'train';
+    const dir = join(out, split);
+    await mkdir(dir, { recursive: true });
+    const n = (next.get(f.patient) ?? 0) + 1;
+    next.set(f.patient, n);
+    const stem = `${f.patient}_${String(n).padStart(3, '0')}`;
+    await writeFileAtomic(join(dir, `${stem}.tif`), encodeTiff(img));
+    await writeFileAtomic(join(dir, `${stem}.csv`), f.label ? `${(img.width - 1) / 2},${(img.height - 1) / 2}\n` : '');
+    if (f.label) counts[split].mitoses++;
+    else counts[split].others++;
+  }
+  return counts;
 }
