@@ -30,6 +30,7 @@ import { checkFlags, flagBoolean, flagNumber, flagString, parseArgs, UsageError 
 import { modelThreshold } from './detect.js';
 import { formatSeconds, Progress } from './progress.js';
 import { loadTrainingData, parseTrainSettings, TRAIN_BOOLEANS, TRAIN_FLAGS, TRAIN_OPTIONS_HELP, trainOnImages } from './train.js';
+import { table } from './table.js';
 
 const USAGE = `usage: mitoscan crossval <dataset-root...> --out <dir> [options]
 
@@ -106,11 +107,6 @@ function parseSizes(s: string): [number, number, number] {
 }
 
 const f3 = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(3));
-
-function table(rows: string[][]): string {
-  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((v, c) => (c <= 1 ? v.padEnd(w[c]) : v.padStart(w[c]))).join('  ')).join('\n');
-}
 
 function shortList(xs: string[], max = 32): string {
   const s = xs.join(',');
@@ -263,6 +259,6 @@ export async function run(argv: string[]): Promise<void> {
     await writeFileAtomic(join(out, 'f1.svg'), f1ThresholdSvg(sweep, { title: `F1 against t, ${title}` }));
   }
   console.log(`mitoscan crossval (${protocol}): ${images.length} image(s) of ${uniq(images.map((im) => im.patient)).length} patient(s), ${settings.spec.name} at ${settings.trainMpp} µm/px, match radius 5 µm, ${formatSeconds(summary.seconds)}`);
-  console.log(table([head, ...rows]));
+  console.log(table([head, ...rows], 2));
   console.log(`wrote ${out}/{summary.json,summary.csv${heldOut.length ? ',pr.svg,f1.svg' : ''}} and the models of every step`);
 }

@@ -17,7 +17,8 @@ import { encodePng } from '../src/io/image.js';
 import { writeFileAtomic } from '../src/node/files.js';
 import { generateField } from '../src/synth/tissue.js';
 import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './args.js';
-import { detectionSteps, loadModels, modelThreshold, table } from './detect.js';
+import { detectionSteps, loadModels, modelThreshold } from './detect.js';
+import { table } from './table.js';
 import { formatSeconds, Progress } from './progress.js';
 
 /**

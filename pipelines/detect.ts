@@ -23,6 +23,7 @@ import { readImageFile, readImagePageCount, writeFileAtomic } from '../src/node/
 import { loadModel } from '../src/node/model-io.js';
 import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './args.js';
 import { formatSeconds, Progress } from './progress.js';
+import { table } from './table.js';
 
 const USAGE = `usage: mitoscan detect <image...> [--model a.mitoscan[,b.mitoscan]] [options]
 
@@ -115,11 +116,6 @@ export function detectionSteps(e: Engine, models: readonly Model[], preset: Pres
 
 function csvField(s: string): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-export function table(rows: string[][]): string {
-  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((v, c) => (c === 0 ? v.padEnd(w[c]) : v.padStart(w[c]))).join('  ')).join('\n');
 }
 
 interface ImageRow {

@@ -38,6 +38,7 @@ import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './arg
 import { modelThreshold } from './detect.js';
 import { evaluateTiles } from './eval-tiles.js';
 import { formatSeconds, Progress } from './progress.js';
+import { table } from './table.js';
 
 /** Tiles of the tiles layout come without a resolution: 40x. */
 const TILES_DEFAULT_MPP = 0.25;
@@ -143,11 +144,6 @@ const f3 = (v: number) => v.toFixed(3);
 
 function csvField(s: string): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-function table(rows: string[][]): string {
-  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((v, c) => (c === 0 ? v.padEnd(w[c]) : v.padStart(w[c]))).join('  ')).join('\n');
 }
 
 export async function run(argv: string[]): Promise<void> {

@@ -9,6 +9,7 @@ import { describeSpec, layerShapes, paramCount, windowSize } from '../src/model/
 import { defaultModelPath } from '../src/node/default-model.js';
 import { loadModel } from '../src/node/model-io.js';
 import { checkFlags, parseArgs } from './args.js';
+import { table } from './table.js';
 
 const USAGE = `usage: mitoscan info [model.mitoscan...] [--json]
 
@@ -19,11 +20,6 @@ options:
   --json   one JSON object per model instead of text`;
 
 const FLAGS = ['json', 'help'];
-
-function table(rows: string[][]): string {
-  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((v, c) => (c === 0 ? v.padEnd(w[c]) : v.padStart(w[c]))).join('  ')).join('\n');
-}
 
 function layerRow(s: ReturnType<typeof layerShapes>[number]): string[] {
   const l = s.layer;

@@ -5,13 +5,14 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../pipelines/args.js';
 import { run } from '../pipelines/crossval.js';
 import { contestRadiusPx, scoresAt } from '../src/eval/score.js';
 import { encodePng } from '../src/io/image.js';
 import { decodeModel } from '../src/model/model-file.js';
 import { generateField } from '../src/synth/tissue.js';
+import { quiet } from './helpers/quiet.js';
 
 const MPP = 0.9824;
 const TMP = mkdtempSync(join(tmpdir(), 'mitoscan-crossval-'));
@@ -43,22 +44,6 @@ beforeAll(() => {
   }
 });
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
-
-async function quiet<T>(f: () => Promise<T>): Promise<{ stdout: string; stderr: string }> {
-  const logs: string[] = [];
-  const errs: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void logs.push(a.join(' ')));
-  const err = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void errs.push(a.join(' ')));
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await f();
-    return { stdout: logs.join('\n'), stderr: errs.join('\n') };
-  } finally {
-    log.mockRestore();
-    err.mockRestore();
-    write.mockRestore();
-  }
-}
 
 interface Step {
   name: string;

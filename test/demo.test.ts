@@ -5,7 +5,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../pipelines/args.js';
 import { run } from '../pipelines/demo.js';
 import { modelThreshold } from '../pipelines/detect.js';
@@ -16,6 +16,7 @@ import { initModel } from '../src/model/model-file.js';
 import { compact20x } from '../src/model/spec.js';
 import { saveModel } from '../src/node/model-io.js';
 import { generateField } from '../src/synth/tissue.js';
+import { captured } from './helpers/quiet.js';
 
 const MPP = 0.9824;
 const SIZE = 128;
@@ -27,22 +28,6 @@ beforeAll(async () => {
   await saveModel(MODEL, initModel(compact20x, 4, { umPerPixel: MPP }));
 });
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
-
-async function quiet<T>(f: () => Promise<T>): Promise<{ value?: T; error?: unknown; stdout: string }> {
-  const logs: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void logs.push(a.join(' ')));
-  const err = vi.spyOn(console, 'error').mockImplementation(() => {});
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    return { value: await f(), stdout: logs.join('\n') };
-  } catch (error) {
-    return { error, stdout: logs.join('\n') };
-  } finally {
-    log.mockRestore();
-    err.mockRestore();
-    write.mockRestore();
-  }
-}
 
 function readCsv(path: string): number[][] {
   const lines = readFileSync(path, 'utf8').trim().split('\n').slice(1).filter(Boolean);
@@ -62,7 +47,7 @@ describe('mitoscan demo', () => {
   it('writes every output and prints scores that the CSVs and the truth reproduce', async () => {
     const out = join(TMP, 'demo');
     const t0 = performance.now();
-    const r = await quiet(() => run(['--out', out, '--size', String(SIZE), '--seed', String(SEED), '--model', MODEL]));
+    const r = await captured(() => run(['--out', out, '--size', String(SIZE), '--seed', String(SEED), '--model', MODEL]));
     console.log(`demo: ${SIZE}x${SIZE} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     expect(r.error).toBeUndefined();
     for (const f of ['field.png', 'truth.csv', 'field.csv', 'field.json', 'field.geojson', 'field.overlay.png', 'field.heatmap.png', 'candidates.csv', 'pr.svg', 'f1.svg', 'scores.json']) {
@@ -110,8 +95,8 @@ describe('mitoscan demo', () => {
     expect(modelThreshold(initModel(compact20x, 1, { provenance: { threshold: 0.6 } }))).toBe(0.6);
     expect(modelThreshold(initModel(compact20x, 1))).toBe(0.35);
     expect(modelThreshold(initModel(compact20x, 1, { provenance: { threshold: 'high' } }))).toBe(0.35);
-    expect((await quiet(() => run(['--size', '-3', '--model', MODEL]))).error).toBeInstanceOf(UsageError);
-    expect((await quiet(() => run(['--preset', 'DNNx', '--model', MODEL]))).error).toBeInstanceOf(UsageError);
-    expect(String((await quiet(() => run(['--model', join(TMP, 'missing.mitoscan'), '--out', join(TMP, 'x')]))).error)).toContain('missing.mitoscan');
+    expect((await captured(() => run(['--size', '-3', '--model', MODEL]))).error).toBeInstanceOf(UsageError);
+    expect((await captured(() => run(['--preset', 'DNNx', '--model', MODEL]))).error).toBeInstanceOf(UsageError);
+    expect(String((await captured(() => run(['--model', join(TMP, 'missing.mitoscan'), '--out', join(TMP, 'x')]))).error)).toContain('missing.mitoscan');
   });
 });

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { encode as encodeJpeg } from 'jpeg-js';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../pipelines/args.js';
 import { outputNames, run } from '../pipelines/detect.js';
 import { run as runInfo } from '../pipelines/info.js';
@@ -22,6 +22,7 @@ import { compact20x, paramCount } from '../src/model/spec.js';
 import { saveModel } from '../src/node/model-io.js';
 import { generateField, type SynthField } from '../src/synth/tissue.js';
 import { useEngine } from './helpers/gpu.js';
+import { captured } from './helpers/quiet.js';
 
 const MPP = 0.9824;
 const T = 0.5; // threshold: an untrained net's probabilities sit around 0.5
@@ -45,23 +46,6 @@ beforeAll(async () => {
   writeFileSync(join(TMP, 'truncated.mitoscan'), bytes.subarray(0, bytes.length - 100));
 });
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
-
-async function quiet<T>(f: () => Promise<T>): Promise<{ value?: T; error?: unknown; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  const elog = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true));
-  try {
-    return { value: await f(), stdout: out.join('\n'), stderr: err.join('') };
-  } catch (error) {
-    return { error, stdout: out.join('\n'), stderr: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    elog.mockRestore();
-    write.mockRestore();
-  }
-}
 
 interface Outputs {
   csv: { x: number; y: number; score: number }[];
@@ -112,7 +96,7 @@ describe('mitoscan detect', () => {
   it('writes the five outputs for a BMP, a tiled TIFF, a PNG and a JPEG; the lossless three agree with the detector', async () => {
     const out = join(TMP, 'out1');
     const t0 = performance.now();
-    const r = await quiet(() => run([img('field.bmp'), img('field.tif'), img('field.png'), img('field.jpg'), '--model', MODEL, '--out', out, '--threshold', String(T)]));
+    const r = await captured(() => run([img('field.bmp'), img('field.tif'), img('field.png'), img('field.jpg'), '--model', MODEL, '--out', out, '--threshold', String(T)]));
     console.log(`detect-cli: 4 images in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     expect(r.error).toBeUndefined();
     const o = Object.fromEntries(['bmp', 'tif', 'png', 'jpg'].map((k) => [k, readOutputs(out, `field_${k}`)]));
@@ -141,7 +125,7 @@ describe('mitoscan detect', () => {
 
   it('--truth: TP/FP/missed colours and scores that a recomputation confirms; --no-heatmap', async () => {
     const out = join(TMP, 'out2');
-    const r = await quiet(() => run([img('field.png'), '--model', MODEL, '--out', out, '--threshold', '0.45', '--truth', img('truth.csv'), '--no-heatmap', '--mpp', String(MPP)]));
+    const r = await captured(() => run([img('field.png'), '--model', MODEL, '--out', out, '--threshold', '0.45', '--truth', img('truth.csv'), '--no-heatmap', '--mpp', String(MPP)]));
     expect(r.error).toBeUndefined();
     const o = readOutputs(out, 'field', false);
     const truth = field.mitoses.map((m) => ({ x: m.x, y: m.y }));
@@ -168,7 +152,7 @@ describe('mitoscan detect', () => {
     const small = generateField({ width: 64, height: 64, seed: 6, mpp: MPP * 1.5, mitoses: 1 });
     writeFileSync(img('small.png'), encodePng(small.image));
     const out = join(TMP, 'out5');
-    const r = await quiet(() => run([img('small.png'), '--model', MODEL, '--out', out, '--threshold', String(T), '--mpp', String(MPP * 1.5)]));
+    const r = await captured(() => run([img('small.png'), '--model', MODEL, '--out', out, '--threshold', String(T), '--mpp', String(MPP * 1.5)]));
     expect(r.error).toBeUndefined();
     const o = readOutputs(out, 'small', true, 64); // heatmap and overlay at 64x64, the map is 96x96
     expect(o.csv.length).toBeGreaterThan(0);
@@ -186,7 +170,7 @@ describe('mitoscan detect', () => {
     const other = generateField({ width: 96, height: 96, seed: 6, mpp: MPP, mitoses: 3 });
     writeFileSync(img('stack.tif'), encodeTiff([field.image, other.image]));
     const out = join(TMP, 'pages');
-    const r = await quiet(() => run([img('stack.tif'), img('field.png'), '--page', 'all', '--model', MODEL, '--out', out, '--threshold', String(T)]));
+    const r = await captured(() => run([img('stack.tif'), img('field.png'), '--page', 'all', '--model', MODEL, '--out', out, '--threshold', String(T)]));
     expect(r.error).toBeUndefined();
     const p0 = readOutputs(out, 'stack.p0');
     const p1 = readOutputs(out, 'stack.p1');
@@ -198,22 +182,22 @@ describe('mitoscan detect', () => {
     expect(summary[0]).toBe('image,page,name,width,height,count,seconds,error');
     expect(summary.slice(1).map((l) => l.split(',').slice(1, 3).join(','))).toEqual(['0,stack.p0', '1,stack.p1', ',field']);
     expect(r.stdout).toMatch(/stack\.tif p1/);
-    const bad = await quiet(() => run([img('stack.tif'), '--page', 'all', '--truth', img('truth.csv'), '--model', MODEL, '--out', out]));
+    const bad = await captured(() => run([img('stack.tif'), '--page', 'all', '--truth', img('truth.csv'), '--model', MODEL, '--out', out]));
     expect(String(bad.error)).toMatch(/--truth cannot be paired with --page all/);
   });
 
   it('rejects bad usage and bad models with clear errors', async () => {
-    const noImage = await quiet(() => run(['--model', MODEL]));
+    const noImage = await captured(() => run(['--model', MODEL]));
     expect(noImage.error).toBeInstanceOf(UsageError);
-    const badPreset = await quiet(() => run([img('field.png'), '--model', MODEL, '--preset', 'DNN3']));
+    const badPreset = await captured(() => run([img('field.png'), '--model', MODEL, '--preset', 'DNN3']));
     expect(badPreset.error).toBeInstanceOf(UsageError);
-    const typo = await quiet(() => run([img('field.png'), '--model', MODEL, '--treshold', '0.3']));
+    const typo = await captured(() => run([img('field.png'), '--model', MODEL, '--treshold', '0.3']));
     expect(typo.error).toBeInstanceOf(UsageError);
-    const missing = await quiet(() => run([img('field.png'), '--model', join(TMP, 'nope.mitoscan')]));
+    const missing = await captured(() => run([img('field.png'), '--model', join(TMP, 'nope.mitoscan')]));
     expect(String(missing.error)).toContain('nope.mitoscan');
-    const truncated = await quiet(() => run([img('field.png'), '--model', join(TMP, 'truncated.mitoscan')]));
+    const truncated = await captured(() => run([img('field.png'), '--model', join(TMP, 'truncated.mitoscan')]));
     expect(String(truncated.error)).toMatch(/truncated\.mitoscan.*truncated/);
-    const truthCount = await quiet(() => run([img('field.png'), img('field.bmp'), '--model', MODEL, '--truth', img('truth.csv')]));
+    const truthCount = await captured(() => run([img('field.png'), img('field.bmp'), '--model', MODEL, '--truth', img('truth.csv')]));
     expect(truthCount.error).toBeInstanceOf(UsageError);
   });
 
@@ -236,7 +220,7 @@ describe('mitoscan detect', () => {
 
 describe('mitoscan info', () => {
   it('prints the architecture, window, µm per pixel, parameters and provenance', async () => {
-    const r = await quiet(() => runInfo([MODEL]));
+    const r = await captured(() => runInfo([MODEL]));
     expect(r.error).toBeUndefined();
     expect(r.stdout).toContain('compact20x');
     expect(r.stdout).toContain('window: 31x31 px');
@@ -244,10 +228,10 @@ describe('mitoscan info', () => {
     expect(r.stdout).toContain(`parameters: ${paramCount(compact20x).toLocaleString('en-US')}`);
     expect(r.stdout).toContain('dataset: none (test)');
     expect(r.stdout).toMatch(/C 4x4\s+16 x 28x28/);
-    const j = await quiet(() => runInfo([MODEL, '--json']));
+    const j = await captured(() => runInfo([MODEL, '--json']));
     const info = JSON.parse(j.stdout) as { paramCount: number; umPerPixel: number; window: number };
     expect(info).toMatchObject({ paramCount: paramCount(compact20x), umPerPixel: MPP, window: 31 });
-    const bad = await quiet(() => runInfo([join(TMP, 'truncated.mitoscan')]));
+    const bad = await captured(() => runInfo([join(TMP, 'truncated.mitoscan')]));
     expect(String(bad.error)).toContain('truncated.mitoscan');
   });
 });

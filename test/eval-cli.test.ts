@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../pipelines/eval.js';
 import { UsageError } from '../pipelines/args.js';
 import { aucRoc } from '../src/eval/score.js';
@@ -13,6 +13,7 @@ import { initModel } from '../src/model/model-file.js';
 import { compact20x } from '../src/model/spec.js';
 import { saveModel } from '../src/node/model-io.js';
 import { generateField } from '../src/synth/tissue.js';
+import { quiet } from './helpers/quiet.js';
 
 const MPP = 0.9824;
 const TMP = mkdtempSync(join(tmpdir(), 'mitoscan-eval-'));
@@ -31,20 +32,6 @@ beforeAll(async () => {
   await saveModel(MODEL, initModel(compact20x, 3, { umPerPixel: MPP }));
 });
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
-
-async function quiet<T>(f: () => Promise<T>): Promise<{ value: T; stdout: string }> {
-  const logs: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void logs.push(a.join(' ')));
-  const err = vi.spyOn(console, 'error').mockImplementation(() => {});
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    return { value: await f(), stdout: logs.join('\n') };
-  } finally {
-    log.mockRestore();
-    err.mockRestore();
-    write.mockRestore();
-  }
-}
 
 interface Summary {
   images: number;

@@ -6,11 +6,12 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { run as evaluate } from '../pipelines/eval.js';
 import { run as train } from '../pipelines/train.js';
 import { decodeModel } from '../src/model/model-file.js';
 import { writePatchesAsFields } from '../src/node/datasets.js';
+import { quiet } from './helpers/quiet.js';
 
 const PATCHES = resolve(import.meta.dirname, '../../shared/data/tupac16-aux-patches');
 if (!existsSync(PATCHES)) console.warn(`real-data-pipeline.test: ${PATCHES} is absent; the real-data train + eval test is skipped`);
@@ -23,21 +24,6 @@ writeFileSync(SPEC, JSON.stringify({
   activation: 'tanh',
 }));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
-
-async function quiet(f: () => Promise<void>): Promise<string> {
-  const logs: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void logs.push(a.join(' ')));
-  const err = vi.spyOn(console, 'error').mockImplementation(() => {});
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await f();
-    return logs.join('\n');
-  } finally {
-    log.mockRestore();
-    err.mockRestore();
-    write.mockRestore();
-  }
-}
 
 describe('train + eval on real TUPAC16 patches', () => {
   it.runIf(existsSync(PATCHES))('writes the model, the scores, the two plots and the gallery', async () => {
@@ -52,7 +38,7 @@ describe('train + eval on real TUPAC16 patches', () => {
         '--batch', '32', '--val-fraction', '0.25', '--seed', '2', '--out', model,
       ]),
     );
-    expect(trained).toMatch(/^wrote .*real\.mitoscan: tiny15 at 0\.9824 µm\/px/);
+    expect(trained.stdout).toMatch(/^wrote .*real\.mitoscan: tiny15 at 0\.9824 µm\/px/);
     const m = decodeModel(readFileSync(model), model);
     expect(m.umPerPixel).toBe(0.9824);
     expect(m.provenance?.epochs).toBe(2);
@@ -68,6 +54,6 @@ describe('train + eval on real TUPAC16 patches', () => {
     const recorded = m.provenance?.threshold;
     if (typeof recorded === 'number') expect([s.thresholdSource, s.threshold]).toEqual(['model', Math.max(recorded, 0.1)]);
     else expect(s.thresholdSource).toBe('default');
-    expect(table).toMatch(/36 image\(s\), 3 labelled mitoses/);
+    expect(table.stdout).toMatch(/36 image\(s\), 3 labelled mitoses/);
   }, 300_000); // a cold shader cache on a software GPU costs about a minute
 });

@@ -1,17 +1,9 @@
 // Helpers for comparing GPU float32 results with float64 references.
 import { expect } from 'vitest';
+import { mulberry32 } from '../../src/rng.js';
 
-/** Deterministic PRNG (mulberry32) so failing cases can be reproduced. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (src/rng.ts mulberry32) so failing cases can be reproduced. */
+export const rng: (seed: number) => () => number = mulberry32;
 
 /** n uniform values in [lo, hi). */
 export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float64Array {
