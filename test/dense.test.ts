@@ -6,16 +6,9 @@ import { Network } from '../src/model/network.js';
 import { DNN1, type NetSpec } from '../src/model/spec.js';
 import { useEngine } from './helpers/gpu.js';
 import { expectClose, randomArray, rng } from './helpers/reference.js';
+import { reflectIndex as reflect } from './reference/image.js';
 
 const ctx = useEngine();
-
-function reflect(i: number, n: number): number {
-  if (n === 1) return 0;
-  const p = 2 * (n - 1);
-  let k = i % p;
-  if (k < 0) k += p;
-  return k >= n ? p - k : k;
-}
 
 function randomImage(width: number, height: number, seed: number): RgbaImage {
   const r = rng(seed);

@@ -2,16 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { gatherPatches, packRgba, type PatchRequest } from '../engine/ops/patches.js';
 import { useEngine } from './helpers/gpu.js';
 import { expectClose, rng } from './helpers/reference.js';
+import { reflectIndex as reflect } from './reference/image.js';
 
 const ctx = useEngine();
-
-function reflect(i: number, n: number): number {
-  if (n === 1) return 0;
-  const p = 2 * (n - 1);
-  let k = i % p;
-  if (k < 0) k += p;
-  return k >= n ? p - k : k;
-}
 
 /** float64 reference of one patch: nearest pixel for angle 0, bilinear otherwise. */
 function refPatch(img: Uint8Array, w: number, h: number, r: PatchRequest, S: number, scale: number, mean: number[], std: number[]): number[] {

@@ -183,6 +183,14 @@ export function unflattenParams(spec: NetSpec, flat: Float32Array): LayerParams[
 
 const LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+/** A JSON header as UTF-8, padded with spaces to a multiple of 4 bytes (so float32 data after it stay aligned). */
+export function paddedJson(value: unknown): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(value));
+  const padded = new Uint8Array(Math.ceil(json.length / 4) * 4).fill(0x20);
+  padded.set(json);
+  return padded;
+}
+
 /** Serialises a model (see the layout at the top of this file). */
 export function encodeModel(model: Model, name = 'model'): Uint8Array {
   checkModel(model, name);
@@ -196,13 +204,8 @@ export function encodeModel(model: Model, name = 'model'): Uint8Array {
     paramCount: count,
     provenance: model.provenance ?? {},
   };
-  let json = new TextEncoder().encode(JSON.stringify(header));
-  const H = Math.ceil(json.length / 4) * 4;
-  if (H !== json.length) {
-    const padded = new Uint8Array(H).fill(0x20);
-    padded.set(json);
-    json = padded;
-  }
+  const json = paddedJson(header);
+  const H = json.length;
   const total = 24 + H + 4 * count;
   const bytes = new Uint8Array(total);
   const dv = new DataView(bytes.buffer);

@@ -17,7 +17,7 @@
 //                          val        uint32, 4 per sample
 //   end - 4    u32       CRC-32 of every byte before it (crc32 of model-file.ts)
 // The RNG state is (options.seed, epoch): every epoch's random stream is derived from them.
-import { crc32, flattenParams, unflattenParams, type LayerParams, type Model, type Normalisation, type Provenance } from '../model/model-file.js';
+import { crc32, flattenParams, paddedJson, unflattenParams, type LayerParams, type Model, type Normalisation, type Provenance } from '../model/model-file.js';
 import { layerShapes, paramCount, type NetSpec } from '../model/spec.js';
 import type { Sample } from './sampling.js';
 import { trainOptions, type EpochRecord, type TrainOptions, type TrainState } from './trainer.js';
@@ -99,13 +99,8 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
     best: c.state.best ? { valLoss: c.state.best.valLoss, epoch: c.state.best.epoch } : null,
     blobs: blobs.map((b) => ({ name: b.name, count: b.data.length })),
   };
-  let json = new TextEncoder().encode(JSON.stringify(header));
-  const H = Math.ceil(json.length / 4) * 4;
-  if (H !== json.length) {
-    const padded = new Uint8Array(H).fill(0x20);
-    padded.set(json);
-    json = padded;
-  }
+  const json = paddedJson(header);
+  const H = json.length;
   const body = blobs.reduce((a, b) => a + 4 * b.data.length, 0);
   const bytes = new Uint8Array(16 + H + body + 4);
   const dv = new DataView(bytes.buffer);
