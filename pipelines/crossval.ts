@@ -15,10 +15,7 @@
 // summary.csv, pr.svg and f1.svg (all held-out detections pooled, one common t).
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Engine } from '../engine/engine.js';
 import { createNodeEngine } from '../engine/node.js';
-import { detectMitoses } from '../src/detect/detector.js';
-import type { Model } from '../src/model/model-file.js';
 import { patientKFold, splitT1T2T3 } from '../src/eval/folds.js';
 import { f1ThresholdSvg, prCurveSvg } from '../src/eval/plots.js';
 import { aucRoc, contestRadiusPx, defaultThresholds, scoresAt, scoresFrom, sweepThresholds, type Scores } from '../src/eval/score.js';
@@ -28,8 +25,10 @@ import { runDifferences } from '../src/train/checkpoint.js';
 import type { TrainingImage } from '../src/train/training-set.js';
 import { checkFlags, flagBoolean, flagNumber, flagString, parseArgs, UsageError } from './args.js';
 import { modelThreshold } from './detect.js';
-import { formatSeconds, Progress } from './progress.js';
-import { loadTrainingData, parseTrainSettings, TRAIN_BOOLEANS, TRAIN_FLAGS, TRAIN_OPTIONS_HELP, trainOnImages } from './train.js';
+import { formatSeconds } from './progress.js';
+import {
+  CANDIDATE_THRESHOLD, detectCandidates, loadTrainingData, parseTrainSettings, TRAIN_BOOLEANS, TRAIN_FLAGS, TRAIN_OPTIONS_HELP, trainOnImages, type ScoredImage,
+} from './train.js';
 import { table } from './table.js';
 
 const USAGE = `usage: mitoscan crossval <dataset-root...> --out <dir> [options]
@@ -51,16 +50,8 @@ ${TRAIN_OPTIONS_HELP}
 
 const FLAGS = [...TRAIN_FLAGS, 'out', 'protocol', 'folds', 'sizes', 'split', 'resume', 'help'];
 
-/** Detections kept for scoring and the pooled sweep: every candidate above this. */
-const CANDIDATE_THRESHOLD = 0.02;
-
 /** A held-out image and what the step's net found on it (pixels at the training resolution). */
-interface HeldOut {
-  id: string;
-  patient: string;
-  truth: { x: number; y: number }[];
-  dets: { x: number; y: number; score: number }[];
-}
+type HeldOut = ScoredImage;
 
 /** One trained-and-scored step: a fold, or the protocol's final net on T3. */
 interface StepResult {
@@ -86,18 +77,6 @@ function imageAuc(h: readonly HeldOut[]): number {
   const scores = h.map((x) => x.dets.reduce((m, d) => Math.max(m, d.score), 0));
   const labels = h.map((x) => x.truth.length > 0);
   return labels.some(Boolean) && labels.some((l) => !l) ? aucRoc(scores, labels) : NaN;
-}
-
-async function detectHeldOut(e: Engine, model: Model, images: readonly TrainingImage[], label: string): Promise<HeldOut[]> {
-  const progress = new Progress(label, images.length);
-  const out: HeldOut[] = [];
-  for (const [k, im] of images.entries()) {
-    const r = await detectMitoses(e, [model], im.image, { threshold: CANDIDATE_THRESHOLD });
-    out.push({ id: im.id, patient: im.patient, truth: im.mitoses, dets: r.detections.map((d) => ({ x: d.x, y: d.y, score: d.score })) });
-    progress.update(k + 1, im.id);
-  }
-  progress.done();
-  return out;
 }
 
 function parseSizes(s: string): [number, number, number] {
@@ -180,7 +159,7 @@ export async function run(argv: string[]): Promise<void> {
       });
       await saveModel(modelPath, trained.model);
       const threshold = modelThreshold(trained.model);
-      const heldOut = test.length ? await detectHeldOut(e, trained.model, test, `${name}: held-out images`) : [];
+      const heldOut = test.length ? await detectCandidates(e, trained.model, test, `${name}: held-out images`) : [];
       const r: StepResult = {
         name,
         model: modelPath,

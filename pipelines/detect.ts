@@ -50,10 +50,15 @@ writes, per image <name>: <name>.csv (x,y,score), <name>.json, <name>.geojson (Q
 
 const FLAGS = ['model', 'preset', 'threshold', 'mpp', 'out', 'truth', 'no-heatmap', 'page', 'tile', 'help'];
 
-/** The operating threshold a model file records (provenance.threshold), else the paper's t0 = 0.35. */
-export function modelThreshold(model: Model): number {
+/** The operating threshold a model file records (provenance.threshold, chosen by `train`), if a valid one. */
+export function recordedThreshold(model: Model): number | undefined {
   const t = model.provenance?.threshold;
-  return typeof t === 'number' && t >= 0 && t < 1 ? t : DEFAULT_THRESHOLD;
+  return typeof t === 'number' && t >= 0 && t < 1 ? t : undefined;
+}
+
+/** The threshold a model records, else the paper's t0 = 0.35. */
+export function modelThreshold(model: Model): number {
+  return recordedThreshold(model) ?? DEFAULT_THRESHOLD;
 }
 
 /** Loads `--model a,b` (or the embedded default model) and checks that the nets share one resolution. */

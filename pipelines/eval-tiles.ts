@@ -9,7 +9,7 @@
 import { join, relative } from 'node:path';
 import { createNodeEngine } from '../engine/node.js';
 import { detectMitoses, type Preset } from '../src/detect/detector.js';
-import { assembleGallery, galleryTile, type GalleryTile } from '../src/eval/gallery.js';
+import { assembleGallery, galleryCropPx, galleryTile, type GalleryTile } from '../src/eval/gallery.js';
 import { rocCurveSvg } from '../src/eval/plots.js';
 import { aucRoc, rocCurve } from '../src/eval/score.js';
 import { encodePng, rescaleToMpp } from '../src/io/image.js';
@@ -38,7 +38,7 @@ const f3 = (v: number) => (Number.isNaN(v) ? '-' : v.toFixed(3));
 export async function evaluateTiles(root: string, o: TileEvalOptions): Promise<void> {
   const files = await loadPatchFolders(root);
   const started = Date.now();
-  const crop = Math.min(128, Math.max(16, Math.round(16 / o.umPerPixel)));
+  const crop = galleryCropPx(o.umPerPixel);
   const rows: { path: string; label: 0 | 1; score: number; above: number; width: number; height: number }[] = [];
   const tiles: GalleryTile[] = [];
   const e = await createNodeEngine();

@@ -15,7 +15,7 @@ import type { Engine } from '../engine/engine.js';
 import { createNodeEngine } from '../engine/node.js';
 import { DEFAULT_THRESHOLD, detectMitoses, PRESETS, type Preset } from '../src/detect/detector.js';
 import type { LabelledImage } from '../src/datasets/labels.js';
-import { assembleGallery, galleryTile, type GalleryTile } from '../src/eval/gallery.js';
+import { assembleGallery, galleryCropPx, galleryTile, type GalleryTile } from '../src/eval/gallery.js';
 import { f1ThresholdSvg, prCurveSvg } from '../src/eval/plots.js';
 import {
   bestThreshold,
@@ -35,10 +35,13 @@ import { detectLayout, loadDataset, type LayoutOption } from '../src/node/datase
 import { readImageFile, writeFileAtomic } from '../src/node/files.js';
 import { loadModel } from '../src/node/model-io.js';
 import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './args.js';
-import { modelThreshold } from './detect.js';
+import { recordedThreshold } from './detect.js';
 import { evaluateTiles } from './eval-tiles.js';
 import { formatSeconds, Progress } from './progress.js';
 import { table } from './table.js';
+
+/** How the summary names a threshold read from the model file. */
+const MODEL_T_SOURCE = "the model's, chosen on its validation images";
 
 /** Tiles of the tiles layout come without a resolution: 40x. */
 const TILES_DEFAULT_MPP = 0.25;
@@ -91,16 +94,11 @@ function inMicrons(r: { item: LabelledImage; dets: readonly { x: number; y: numb
   return { dets: r.dets.map((d) => ({ x: d.x * s, y: d.y * s, score: d.score })), truth: r.item.mitoses.map((c) => ({ x: c.x * s, y: c.y * s })) };
 }
 
-/** Gallery crop: about 16 µm (64 px at MITOS's 0.2456 µm/px). */
-function galleryCrop(umPerPixel: number): number {
-  return Math.min(128, Math.max(16, Math.round(16 / umPerPixel)));
-}
-
 async function evaluateSet(e: Engine, models: Model[], items: LabelledImage[], opts: RunOptions, label: string, tiles?: GalleryTile[]): Promise<ImageEval[]> {
   const progress = new Progress(label, items.length);
   progress.update(0);
   const out: ImageEval[] = [];
-  const crop = galleryCrop(items[0]?.umPerPixel ?? 0.25);
+  const crop = galleryCropPx(items[0]?.umPerPixel ?? 0.25);
   for (const [k, item] of items.entries()) {
     const t0 = Date.now();
     const image = await readImageFile(item.imagePath);
@@ -176,11 +174,11 @@ export async function run(argv: string[]): Promise<void> {
     if (valRoot || labelsRoot) throw new UsageError('--val-root and --labels do not apply to --layout tiles');
     const umPerPixel = mppFlag ?? TILES_DEFAULT_MPP;
     if (mppFlag === undefined) console.error(`mitoscan eval: tiles assumed at ${TILES_DEFAULT_MPP} µm/px (40x); give --mpp otherwise`);
-    const hasModelT = typeof models[0].provenance?.threshold === 'number';
+    const recorded = recordedThreshold(models[0]);
     await evaluateTiles(root, {
       models, modelPaths: modelPaths.map((p) => resolve(p)), preset, umPerPixel, tile, outDir, galleryMax,
-      threshold: fixedT ?? modelThreshold(models[0]),
-      thresholdSource: fixedT !== undefined ? '--threshold' : hasModelT ? "the model's, chosen on its validation images" : 'the default t0',
+      threshold: fixedT ?? recorded ?? DEFAULT_THRESHOLD,
+      thresholdSource: fixedT !== undefined ? '--threshold' : recorded !== undefined ? MODEL_T_SOURCE : 'the default t0',
     });
     return;
   }
@@ -218,8 +216,9 @@ export async function run(argv: string[]): Promise<void> {
     thresholdSource = 'validation';
     validation = { root: resolve(valRoot!), images: valResults.length, best };
   } else {
-    threshold = modelThreshold(models[0]);
-    thresholdSource = typeof models[0].provenance?.threshold === 'number' ? 'model' : 'default';
+    const recorded = recordedThreshold(models[0]);
+    threshold = recorded ?? DEFAULT_THRESHOLD;
+    thresholdSource = recorded !== undefined ? 'model' : 'default';
   }
   if (threshold < CANDIDATE_THRESHOLD) warn(`threshold ${threshold} is below the candidates' ${CANDIDATE_THRESHOLD}: scored as ${CANDIDATE_THRESHOLD}`);
   const tEff = Math.max(threshold, CANDIDATE_THRESHOLD);
@@ -291,7 +290,7 @@ export async function run(argv: string[]): Promise<void> {
   await writeFileAtomic(join(outDir, 'pr.svg'), prCurveSvg(sweep, { title: `Precision-recall, ${title}`, chosenThreshold: tEff }));
   await writeFileAtomic(join(outDir, 'f1.svg'), f1ThresholdSvg(sweep, { title: `F1 against t, ${title}`, chosenThreshold: tEff }));
   if (galleryMax > 0) {
-    const crop = galleryCrop(items[0].umPerPixel);
+    const crop = galleryCropPx(items[0].umPerPixel);
     const g = assembleGallery(tiles, { crop, maxTiles: galleryMax });
     await writeFileAtomic(join(outDir, 'gallery.png'), encodePng(g));
   }
@@ -300,7 +299,7 @@ export async function run(argv: string[]): Promise<void> {
   const src = {
     fixed: '--threshold',
     validation: `best F1 on ${validation?.images} validation image(s)`,
-    model: "the model's, chosen on its validation images",
+    model: MODEL_T_SOURCE,
     default: 'the default t0',
   }[thresholdSource];
   const rows = [

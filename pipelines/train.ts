@@ -21,7 +21,7 @@ import { basename, resolve } from 'node:path';
 import type { Engine } from '../engine/engine.js';
 import { createNodeEngine } from '../engine/node.js';
 import { detectMitoses, smoothingRadiusPx } from '../src/detect/detector.js';
-import { bestThreshold, contestRadiusPx, scoresAt, sweepThresholds, type ImageResult } from '../src/eval/score.js';
+import { bestThreshold, contestRadiusPx, scoresAt, sweepThresholds } from '../src/eval/score.js';
 import { rescaleToMpp } from '../src/io/image.js';
 import type { Model, Provenance } from '../src/model/model-file.js';
 import { initModel } from '../src/model/model-file.js';
@@ -91,8 +91,29 @@ export const TRAIN_FLAGS = [
 ];
 export const TRAIN_BOOLEANS = ['blue-ratio', 'resume', 'no-augment', 'no-threshold', 'help'];
 
-/** Candidates for the threshold sweep on the validation images: every detection above this. */
-const CANDIDATE_THRESHOLD = 0.02;
+/** Candidates for a threshold sweep (validation in train, held-out images in crossval): every detection above this. */
+export const CANDIDATE_THRESHOLD = 0.02;
+
+/** An image (at the training resolution) with its labelled mitoses and the net's candidates. */
+export interface ScoredImage {
+  id: string;
+  patient: string;
+  truth: { x: number; y: number }[];
+  dets: { x: number; y: number; score: number }[];
+}
+
+/** Runs the detector over `images` at CANDIDATE_THRESHOLD, with a progress bar. */
+export async function detectCandidates(e: Engine, model: Model, images: readonly TrainingImage[], label: string): Promise<ScoredImage[]> {
+  const progress = new Progress(label, images.length);
+  const out: ScoredImage[] = [];
+  for (const [k, im] of images.entries()) {
+    const r = await detectMitoses(e, [model], im.image, { threshold: CANDIDATE_THRESHOLD });
+    out.push({ id: im.id, patient: im.patient, truth: im.mitoses, dets: r.detections.map((d) => ({ x: d.x, y: d.y, score: d.score })) });
+    progress.update(k + 1, im.id);
+  }
+  progress.done();
+  return out;
+}
 
 const posInt = (v: number) => Number.isInteger(v) && v > 0;
 const nonNegInt = (v: number) => Number.isInteger(v) && v >= 0;
@@ -404,14 +425,7 @@ export async function trainOnImages(e: Engine, images: TrainingImage[], s: Train
     const valImages = images.filter((im) => valIds.has(im.id));
     let chosen: { threshold: number; f1: number; precision: number; recall: number; f1At035: number } | undefined;
     if (s.chooseThreshold && valImages.some((im) => im.mitoses.length)) {
-      const progress = new Progress('choosing the threshold on the validation images', valImages.length);
-      const per: ImageResult[] = [];
-      for (const [k, im] of valImages.entries()) {
-        const r = await detectMitoses(e, [model], im.image, { threshold: CANDIDATE_THRESHOLD });
-        per.push({ dets: r.detections, truth: im.mitoses });
-        progress.update(k + 1, im.id);
-      }
-      progress.done();
+      const per = await detectCandidates(e, model, valImages, 'choosing the threshold on the validation images');
       const radius = contestRadiusPx(base.umPerPixel);
       const best = bestThreshold(sweepThresholds(per, radius));
       const at = scoresAt(per, radius, 0.35);

@@ -110,6 +110,11 @@ function options(opts: GalleryOptions) {
   return { crop, border, fontScale };
 }
 
+/** Side of a gallery crop in pixels: about 16 µm (64 px at MITOS's 0.2456 µm/px), 16 to 128. */
+export function galleryCropPx(umPerPixel: number): number {
+  return Math.min(128, Math.max(16, Math.round(16 / umPerPixel)));
+}
+
 /** One framed tile (crop + 2 border on each side) for a detection. */
 export function galleryTile(src: RgbaImage, item: Omit<GalleryItem, 'image'>, opts: GalleryOptions = {}): GalleryTile {
   const { crop, border, fontScale } = options(opts);
