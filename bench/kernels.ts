@@ -1,9 +1,16 @@
-// npm run bench:kernels [-- --batch 256 --reps 3]
+// npm run bench:kernels [-- --batch 256 --reps 3 --only conv --dense 700 --mini-batch 64]
 // Throughput of every kernel at the shapes of DNN1 (Cireşan et al. 2013, Table 1) at batch 256,
-// printed with the adapter it ran on. A benchmark, not a test: it asserts nothing.
+// of the small nets (mini20x/compact20x on 31x31 windows) and of the dense detection form
+// (batch 1, a big map, dilations 1..16), printed with the adapter it ran on. First it measures
+// the adapter's ceilings: an FMA-only kernel (GFLOP/s) and a copy kernel (GB/s); every row also
+// prints its rate as a % of that ceiling. `--only a,b` keeps the rows whose kernel name contains
+// one of the words (the ceilings always run). A benchmark, not a test: it asserts nothing.
 import type { Activation } from '../engine/activation.js';
 import type { Engine, Tensor } from '../engine/engine.js';
 import { createNodeEngine } from '../engine/node.js';
+import ceilingCopySource from '../shaders/ceiling_copy.wgsl';
+import ceilingFmaSource from '../shaders/ceiling_fma.wgsl';
+import { grid1d } from '../engine/dispatch.js';
 import { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward } from '../engine/ops/conv2d.js';
 import { diskFilter, nonMaxSuppression } from '../engine/ops/image.js';
 import { linearBackward, linearForward, matmul } from '../engine/ops/matmul.js';
@@ -18,6 +25,8 @@ const flag = (name: string, fallback: number) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? Number(argv[i + 1]) : fallback;
 };
+const onlyArg = argv.indexOf('--only') >= 0 ? argv[argv.indexOf('--only') + 1].split(',') : null;
+const want = (kernel: string) => !onlyArg || onlyArg.some((w) => kernel.includes(w));
 
 function fill(e: Engine, shape: number[], lo = -1, hi = 1): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -57,50 +66,84 @@ try {
   console.log(`adapter: ${e.adapterName}`);
   console.log(`max storage binding: ${(maxBinding / 2 ** 20).toFixed(0)} MiB; batch ${B}${B < flag('batch', 256) ? ' (reduced to fit)' : ''}; ${reps} reps\n`);
   // Rows print as they are measured (the whole run takes minutes on a CPU adapter).
+  // Ceilings: the best of 3 timings of an FMA-only kernel and of a copy kernel.
+  let fmaCeiling = 0, copyCeiling = 0;
+  {
+    const iter = 2048, groups = flag('ceiling-groups', 2048), wg = 64;
+    const out = e.empty([groups * wg]);
+    const fmaProg = { name: 'ceiling_fma', source: ceilingFmaSource, constants: { ITER: iter, WG: wg }, workgroups: [groups] };
+    const flop = groups * wg * iter * 8 * 2;
+    for (let r = 0; r < 3; r++) {
+      const ms = await time(e, 1, () => e.run(fmaProg, [out]));
+      fmaCeiling = Math.max(fmaCeiling, flop / ms / 1e6);
+    }
+    out.release();
+    const count = (32 << 20) / 16; // 32 MiB copied
+    const src = e.zeros([count * 4]), dst = e.empty([count * 4]);
+    const copyProg = { name: 'ceiling_copy', source: ceilingCopySource, constants: { COUNT: count, WG: wg }, workgroups: grid1d(count, wg) };
+    for (let r = 0; r < 3; r++) {
+      const ms = await time(e, 1, () => e.run(copyProg, [src, dst]));
+      copyCeiling = Math.max(copyCeiling, (2 * 16 * count) / ms / 1e6);
+    }
+    src.release();
+    dst.release();
+    console.log(`ceiling_fma   ${fmaCeiling.toFixed(2)} GFLOP/s  (${groups * wg} invocations x ${iter} x 8 independent FMA chains, registers only)`);
+    console.log(`ceiling_copy  ${copyCeiling.toFixed(2)} GB/s  (32 MiB read + 32 MiB written as vec4f)\n`);
+  }
   const emit = (r: Row) => {
-    console.log(`${r.kernel.padEnd(24)}  ${r.shape.padEnd(28)}  ${r.ms.toFixed(2).padStart(10)}  ${r.rate}`);
+    if (!want(r.kernel)) return;
+    console.log(`${r.kernel.padEnd(24)}  ${r.shape.padEnd(30)}  ${r.ms.toFixed(2).padStart(10)}  ${r.rate}`);
   };
-  console.log(`${'kernel'.padEnd(24)}  ${'shape'.padEnd(28)}  ${'ms'.padStart(10)}  rate`);
-  const gflops = (flop: number, ms: number) => `${(flop / ms / 1e6).toFixed(2)} GFLOP/s`;
-  const gbs = (bytes: number, ms: number) => `${(bytes / ms / 1e6).toFixed(2)} GB/s`;
+  console.log(`${'kernel'.padEnd(24)}  ${'shape'.padEnd(30)}  ${'ms'.padStart(10)}  rate (% of the ceiling)`);
+  const pct = (v: number, c: number) => `${((100 * v) / c).toFixed(1).padStart(5)}%`;
+  const gflops = (flop: number, ms: number) => `${(flop / ms / 1e6).toFixed(2).padStart(7)} GFLOP/s ${pct(flop / ms / 1e6, fmaCeiling)}`;
+  const gbs = (bytes: number, ms: number) => `${(bytes / ms / 1e6).toFixed(2).padStart(7)} GB/s    ${pct(bytes / ms / 1e6, copyCeiling)}`;
+  // Times `body` only when a row named `kernel` is wanted.
+  const timed = async (kernel: string, body: () => Tensor[] | void) => (want(kernel) ? time(e, reps, body) : NaN);
 
-  // DNN1 convolution layers: [input maps, size, kernel]
-  const convs: [number, number, number][] = [
-    [3, 101, 2],
-    [16, 50, 3],
-    [16, 24, 3],
-    [16, 11, 2],
-    [16, 5, 2],
+  // Convolution layers: [batch, input maps, size, output maps, kernel, dilation, label]
+  const MB = flag('mini-batch', 64), dense = flag('dense', 700);
+  const convs: [number, number, number, number, number, number, string][] = [
+    [B, 3, 101, 16, 2, 1, 'DNN1'],
+    [B, 16, 50, 16, 3, 1, 'DNN1'],
+    [B, 16, 24, 16, 3, 1, 'DNN1'],
+    [B, 16, 11, 16, 2, 1, 'DNN1'],
+    [B, 16, 5, 16, 2, 1, 'DNN1'],
+    [MB, 3, 31, 12, 4, 1, 'mini20x'],
+    [MB, 12, 14, 16, 3, 1, 'mini20x'],
+    [MB, 16, 6, 24, 3, 1, 'mini20x'],
   ];
-  for (const [cin, size, k] of convs) {
-    const x = fill(e, [B, cin, size, size]);
-    const w = fill(e, [16, cin, k, k], -0.3, 0.3);
-    const b = fill(e, [16]);
-    const o = size - k + 1;
-    const flop = 2 * B * 16 * o * o * cin * k * k;
-    const shape = `${B}x${cin}x${size}² * 16x${k}²`;
+  if (dense > 0) for (const d of [1, 4, 16]) convs.push([1, 16, dense, 16, 3, d, 'dense']);
+  for (const [n, cin, size, cout, k, dil, label] of convs) {
+    if (!want('conv2d') && !want('maxpool')) break;
+    const x = fill(e, [n, cin, size, size]);
+    const w = fill(e, [cout, cin, k, k], -0.3, 0.3);
+    const b = fill(e, [cout]);
+    const o = size - dil * (k - 1);
+    const flop = 2 * n * cout * o * o * cin * k * k;
+    const shape = `${label} ${n}x${cin}x${size}²*${cout}x${k}²${dil > 1 ? ` d${dil}` : ''}`;
     const act: Activation = 'tanh';
-    const y = conv2dForward(e, x, w, b, { activation: act });
-    let ms = await time(e, reps, () => [conv2dForward(e, x, w, b, { activation: act })]);
+    const y = conv2dForward(e, x, w, b, { activation: act, dilation: dil });
+    let ms = await timed('conv2d_forward', () => [conv2dForward(e, x, w, b, { activation: act, dilation: dil })]);
     emit({ kernel: 'conv2d_forward', shape, ms, rate: gflops(flop, ms) });
-    ms = await time(e, reps, () => [conv2dBackwardInput(e, y, w, x.shape, 1)]);
+    ms = await timed('conv2d_backward_input', () => [conv2dBackwardInput(e, y, w, x.shape, dil)]);
     emit({ kernel: 'conv2d_backward_input', shape, ms, rate: gflops(flop, ms) });
-    ms = await time(e, reps, () => [conv2dBackwardWeight(e, x, y, k, 1)]);
+    ms = await timed('conv2d_backward_weight', () => [conv2dBackwardWeight(e, x, y, k, dil)]);
     emit({ kernel: 'conv2d_backward_weight', shape, ms, rate: gflops(flop, ms) });
-    ms = await time(e, reps, () => [conv2dBackwardBias(e, y)]);
+    ms = await timed('conv2d_backward_bias', () => [conv2dBackwardBias(e, y)]);
     emit({ kernel: 'conv2d_backward_bias', shape, ms, rate: gbs(y.bytes, ms) });
-    // the max-pool that follows
-    if (o % 2 === 0) {
+    // the max-pool that follows (DNN1)
+    if (label === 'DNN1' && o % 2 === 0 && want('maxpool')) {
       const p = { k: 2 };
       const { y: py, argmax } = maxPoolForward(e, y, p);
       const bytes = y.bytes + 2 * py.bytes;
-      ms = await time(e, reps, () => {
+      ms = await timed('maxpool_forward', () => {
         const r = maxPoolForward(e, y, p);
         return [r.y, r.argmax];
       });
-      emit({ kernel: 'maxpool_forward', shape: `${B}x16x${o}²`, ms, rate: gbs(bytes, ms) });
-      ms = await time(e, reps, () => [maxPoolBackward(e, py, argmax, y.shape, p)]);
-      emit({ kernel: 'maxpool_backward', shape: `${B}x16x${o}²`, ms, rate: gbs(bytes + y.bytes, ms) });
+      emit({ kernel: 'maxpool_forward', shape: `${n}x16x${o}²`, ms, rate: gbs(bytes, ms) });
+      ms = await timed('maxpool_backward', () => [maxPoolBackward(e, py, argmax, y.shape, p)]);
+      emit({ kernel: 'maxpool_backward', shape: `${n}x16x${o}²`, ms, rate: gbs(bytes + y.bytes, ms) });
       py.release();
       argmax.release();
     }
@@ -108,16 +151,16 @@ try {
   }
 
   // FC layers 64 -> 100 -> 2
-  for (const [fin, fout] of [
+  if (want('linear')) for (const [fin, fout] of [
     [64, 100],
     [100, 2],
   ]) {
     const x = fill(e, [B, fin]), w = fill(e, [fout, fin]), b = fill(e, [fout]);
     const flop = 2 * B * fin * fout;
     const y = linearForward(e, x, w, b, 'tanh');
-    let ms = await time(e, reps, () => [linearForward(e, x, w, b, 'tanh')]);
+    let ms = await timed('linear_forward (matmul)', () => [linearForward(e, x, w, b, 'tanh')]);
     emit({ kernel: 'linear_forward (matmul)', shape: `${B}x${fin} -> ${fout}`, ms, rate: gflops(flop, ms) });
-    ms = await time(e, reps, () => {
+    ms = await timed('linear_backward', () => {
       const g = linearBackward(e, x, w, y, y, 'tanh');
       return [g.dx, g.dw, g.db];
     });
@@ -127,53 +170,55 @@ try {
 
   // the matmul itself on a square problem (throughput ceiling of the tiled kernel)
   const M = flag('matmul', e.adapter.architecture === 'software' || /swiftshader|llvmpipe/i.test(e.adapterName) ? 512 : 4096);
-  {
+  if (want('matmul')) {
     const a = fill(e, [M, M]), bm = fill(e, [M, M]);
-    const ms = await time(e, reps, () => [matmul(e, a, bm)]);
+    const ms = await timed('matmul', () => [matmul(e, a, bm)]);
     emit({ kernel: 'matmul', shape: `${M}x${M}x${M}`, ms, rate: gflops(2 * M ** 3, ms) });
     a.release();
     bm.release();
   }
 
   // softmax + cross-entropy, optimisers, reductions
-  {
+  if (['softmax', 'sgd', 'adagrad', 'reduce'].some(want)) {
     const z = fill(e, [B, 2]);
     const labels = e.tensor([B], Uint32Array.from({ length: B }, (_, i) => i % 2));
-    const ms = await time(e, reps, () => {
+    const ms = await timed('softmax_cross_entropy', () => {
       const r = softmaxCrossEntropy(e, z, labels);
       return [r.probs, r.loss, r.grad];
     });
     emit({ kernel: 'softmax_cross_entropy', shape: `${B}x2`, ms, rate: gbs(B * 2 * 4 * 3, ms) });
     const n = 13_630; // DNN1's weights
     const w = fill(e, [n]), g = fill(e, [n]), v = e.zeros([n]);
-    let msO = await time(e, reps, () => sgdStep(e, w, g, v, { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }));
+    let msO = await timed('sgd', () => sgdStep(e, w, g, v, { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }));
     emit({ kernel: 'sgd', shape: `${n} weights`, ms: msO, rate: gbs(n * 4 * 5, msO) });
-    msO = await time(e, reps, () => adagradStep(e, w, g, v, { lr: 0.01, eps: 1e-8, weightDecay: 1e-4 }));
+    msO = await timed('adagrad', () => adagradStep(e, w, g, v, { lr: 0.01, eps: 1e-8, weightDecay: 1e-4 }));
     emit({ kernel: 'adagrad', shape: `${n} weights`, ms: msO, rate: gbs(n * 4 * 5, msO) });
     const big = fill(e, [B * 16, 2500]);
-    msO = await time(e, reps, () => [reduceRows(e, big, 'sum')]);
+    msO = await timed('reduce_rows (sum)', () => [reduceRows(e, big, 'sum')]);
     emit({ kernel: 'reduce_rows (sum)', shape: `${B * 16}x2500`, ms: msO, rate: gbs(big.bytes, msO) });
     [z, labels, w, g, v, big].forEach((t) => t.release());
   }
 
   // training-patch gathering (101x101, rotated, from a 2084x2084 field) and the post-processing
-  {
+  if (want('gather_patches') || want('disk_filter') || want('nms')) {
     const side = 2084;
     const rgba = new Uint8Array(side * side * 4).map((_, i) => (i * 31) & 255);
     const img = e.tensor([side * side], packRgba(rgba));
     const reqs = Array.from({ length: B }, (_, i) => ({ offset: 0, width: side, height: side, cx: (i * 97) % side, cy: (i * 211) % side, angle: i * 0.1, mirror: i % 2 === 1 }));
-    const ms = await time(e, reps, () => [gatherPatches(e, img, reqs, 101, { scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] })]);
+    const ms = await timed('gather_patches', () => [gatherPatches(e, img, reqs, 101, { scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] })]);
     emit({ kernel: 'gather_patches', shape: `${B}x3x101² from ${side}²`, ms, rate: `${((B / ms) * 1000).toFixed(0)} patches/s` });
     img.release();
     const mside = flag('map', 1024);
     const map = fill(e, [mside, mside], 0, 1);
-    const msD = await time(e, reps, () => [diskFilter(e, map, 10)]);
+    const msD = await timed('disk_filter (d=10)', () => [diskFilter(e, map, 10)]);
     emit({ kernel: 'disk_filter (d=10)', shape: `${mside}²`, ms: msD, rate: `${((mside * mside) / msD / 1e3).toFixed(1)} Mpx/s` });
-    const mf = diskFilter(e, map, 10);
-    const t0 = performance.now();
-    const dets = await nonMaxSuppression(e, mf, { radius: 20, threshold: 0.5 });
-    const msN = performance.now() - t0;
-    emit({ kernel: 'nms (2d=20, t=0.5)', shape: `${mside}², ${dets.length} dets`, ms: msN, rate: `${((mside * mside) / msN / 1e3).toFixed(1)} Mpx/s` });
+    if (want('nms')) {
+      const mf = diskFilter(e, map, 10);
+      const t0 = performance.now();
+      const dets = await nonMaxSuppression(e, mf, { radius: 20, threshold: 0.5 });
+      const msN = performance.now() - t0;
+      emit({ kernel: 'nms (2d=20, t=0.5)', shape: `${mside}², ${dets.length} dets`, ms: msN, rate: `${((mside * mside) / msN / 1e3).toFixed(1)} Mpx/s` });
+    }
   }
 
 } finally {

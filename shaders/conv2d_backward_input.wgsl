@@ -2,9 +2,16 @@
 //   dx[n, ci, iy, ix] = sum_{co, ky, kx} g[n, co, iy - D*ky, ix - D*kx] * w[co, ci, ky, kx]
 //   over the terms whose output position (iy - D*ky, ix - D*kx) lies inside [0, HO) x [0, WO).
 // g is the gradient with respect to the convolution's pre-activation output (see activation_backward).
-// Layout: g [N, COUT, HO, WO], w [COUT, CIN, K, K], dx [N, CIN, H, W]; HO = H - D*(K-1), WO likewise.
-// One invocation per input pixel and group of 4 input channels (each g value read once serves 4
-// channels, as conv2d_forward does for 4 output maps); 1-D launch over N * ceil(CIN/4) * H * W.
+// Layout: g [N, COUT, HO, WO], dx [N, CIN, H, W]; HO = H - D*(K-1), WO likewise. The weights
+// [COUT, CIN, K, K] come repacked by conv2d_pack_weights as w[(co*K*K + ky*K + kx) * CP + ci]
+// (input channel innermost, zero-padded to CP = 4 * ceil(CIN/4)), read as vec4s.
+//
+// Register blocking as in conv2d_forward: one invocation computes 4 input channels (ci0 = 4 *
+// workgroup_id.z, so weight addresses are the same for the whole workgroup) for PX horizontally
+// adjacent input pixels; each g value loaded feeds 4 multiply-adds. With D = 1 the PX pixels slide
+// along the kernel row (one new g value per kx step). Out-of-range g positions load a clamped
+// address and are weighed by 0 (no branch in the loops); only real pixels and channels are stored.
+// Launch: x/y fold N * H * ceil(W / PX) invocations (engine/dispatch.ts grid1d), z = CP / 4.
 override N: u32;
 override CIN: u32;
 override H: u32;
@@ -12,51 +19,74 @@ override W: u32;
 override COUT: u32;
 override K: u32;
 override D: u32;
-override WG: u32 = 64;
+override PX: u32 = 4u;    // input pixels per invocation, 1..4
+override WG: u32 = 64u;
 override HO: u32 = H - D * (K - 1u);
 override WO: u32 = W - D * (K - 1u);
-override CIG: u32 = (CIN + 3u) / 4u;
+override CP: u32 = (CIN + 3u) / 4u * 4u;
+override WXB: u32 = (W + PX - 1u) / PX;
 
 @group(0) @binding(0) var<storage, read> g: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<vec4f>;   // packed weights
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
 
+// g at (row, column) of the current plane, 0 outside [0, WO) or when the row is outside
+fn gat(rowbase: u32, rowok: bool, col: i32) -> f32 {
+  let ok = rowok && col >= 0 && col < i32(WO);
+  let v = g[rowbase + u32(clamp(col, 0, i32(WO) - 1))];
+  return select(0.0, v, ok);
+}
+
+fn put(n: u32, ci: u32, iy: u32, ix: u32, v: vec4f) {
+  if (ix >= W) { return; }
+  let plane = H * W;
+  let o = (n * CIN + ci) * plane + iy * W + ix;
+  for (var j = 0u; j < 4u; j++) {
+    if (ci + j < CIN) { dx[o + j * plane] = v[j]; }
+  }
+}
+
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let t = gid.x + gid.y * nwg.x * WG;
-  if (t >= N * CIG * H * W) { return; }
-  let ix = i32(t % W);
-  let iy = i32((t / W) % H);
-  let c0 = ((t / (W * H)) % CIG) * 4u;
-  let n = t / (W * H * CIG);
-  // channels past CIN (the last group) read channel CIN-1's weights and are not written
-  let KK = K * K;
-  let c1 = min(c0 + 1u, CIN - 1u);
-  let c2 = min(c0 + 2u, CIN - 1u);
-  let c3 = min(c0 + 3u, CIN - 1u);
-  var acc = vec4f(0.0);
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let total = N * H * WXB;
+  let t0 = gid.x + gid.y * nwg.x * WG;
+  let t = min(t0, total - 1u);
+  let ix0 = (t % WXB) * PX;
+  let iy = (t / WXB) % H;
+  let n = t / (WXB * H);
+  let ci0 = wid.z * 4u;
+  var a0 = vec4f(0.0); var a1 = vec4f(0.0); var a2 = vec4f(0.0); var a3 = vec4f(0.0);
   let gn = n * COUT * HO * WO;
-  for (var ky = 0u; ky < K; ky++) {
-    let oy = iy - i32(D * ky);
-    for (var kx = 0u; kx < K; kx++) {
-      let ox = ix - i32(D * kx);
-      // out-of-range terms read g[0] and weigh it by 0: no branch inside the channel loop
-      let inside = oy >= 0 && oy < i32(HO) && ox >= 0 && ox < i32(WO);
-      let m = select(0.0, 1.0, inside);
-      var gi = select(0u, gn + u32(oy) * WO + u32(ox), inside);
-      var wi = (ky * K + kx);
-      for (var co = 0u; co < COUT; co++) {
-        let gv = m * g[gi];
-        acc += gv * vec4f(w[wi + c0 * KK], w[wi + c1 * KK], w[wi + c2 * KK], w[wi + c3 * KK]);
-        gi += select(0u, HO * WO, inside);
-        wi += CIN * KK;
+  let KK = K * K;
+  for (var co = 0u; co < COUT; co++) {
+    for (var ky = 0u; ky < K; ky++) {
+      let oy = i32(iy) - i32(D * ky);
+      let rowok = oy >= 0 && oy < i32(HO);
+      let rowbase = gn + (co * HO + u32(clamp(oy, 0, i32(HO) - 1))) * WO;
+      var x0 = 0.0; var x1 = 0.0; var x2 = 0.0; var x3 = 0.0;
+      for (var kx = 0u; kx < K; kx++) {
+        let c = i32(ix0) - i32(D * kx);   // column pixel 0 reads
+        if (D == 1u && kx > 0u) {
+          // slide: pixel p at tap kx reads what pixel p-1 read at tap kx-1
+          let v = gat(rowbase, rowok, c);
+          x3 = x2; x2 = x1; x1 = x0; x0 = v;
+        } else {
+          x0 = gat(rowbase, rowok, c);
+          if (PX > 1u) { x1 = gat(rowbase, rowok, c + 1); }
+          if (PX > 2u) { x2 = gat(rowbase, rowok, c + 2); }
+          if (PX > 3u) { x3 = gat(rowbase, rowok, c + 3); }
+        }
+        let wv = w[((co * KK + ky * K + kx) * CP + ci0) / 4u];
+        a0 = fma(vec4f(x0), wv, a0);
+        if (PX > 1u) { a1 = fma(vec4f(x1), wv, a1); }
+        if (PX > 2u) { a2 = fma(vec4f(x2), wv, a2); }
+        if (PX > 3u) { a3 = fma(vec4f(x3), wv, a3); }
       }
     }
   }
-  let plane = H * W;
-  let o = (n * CIN + c0) * plane + u32(iy) * W + u32(ix);
-  dx[o] = acc.x;
-  if (c0 + 1u < CIN) { dx[o + plane] = acc.y; }
-  if (c0 + 2u < CIN) { dx[o + 2u * plane] = acc.z; }
-  if (c0 + 3u < CIN) { dx[o + 3u * plane] = acc.w; }
+  if (t0 >= total) { return; }
+  put(n, ci0, iy, ix0, a0);
+  if (PX > 1u) { put(n, ci0, iy, ix0 + 1u, a1); }
+  if (PX > 2u) { put(n, ci0, iy, ix0 + 2u, a2); }
+  if (PX > 3u) { put(n, ci0, iy, ix0 + 3u, a3); }
 }

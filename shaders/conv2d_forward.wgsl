@@ -1,9 +1,20 @@
 // 2-D convolution, forward: valid (no padding), stride 1, dilation D, bias and fused activation f.
 //   y[n, co, oy, ox] = f( b[co] + sum_{ci, ky, kx} w[co, ci, ky, kx] * x[n, ci, oy + D*ky, ox + D*kx] )
 //   HO = H - D*(K-1),  WO = W - D*(K-1);   f: 0 none, 1 tanh, 2 relu.
-// Layout: x [N, CIN, H, W], w [COUT, CIN, K, K], b [COUT], y [N, COUT, HO, WO], all row-major float32.
-// One invocation computes 4 consecutive output channels of one output pixel (register blocking:
-// each input value is read once for 4 weights); 1-D launch over N * ceil(COUT/4) * HO * WO.
+// Layout: x [N, CIN, H, W], b [COUT], y [N, COUT, HO, WO], all row-major float32; the weights
+// [COUT, CIN, K, K] come repacked by conv2d_pack_weights as w[(ci*K*K + ky*K + kx) * CP + co]
+// (output channel innermost, zero-padded to CP, a multiple of CB), read as vec4s.
+//
+// Register blocking: one invocation computes CB = 4*CG output channels (CG vec4s, CG <= 4) for PX
+// horizontally adjacent output pixels (PX <= 4): PX*CG vec4 accumulators a{p}{g} in registers
+// (written out by hand: arrays indexed in loops may live in memory on some drivers). The channel
+// block is workgroup_id.z (channels co0 = CB * wid.z ..), so every weight address depends only on
+// the workgroup and loop counters: all invocations of a workgroup read the same weights (a
+// broadcast load on a CPU driver, a cached uniform read on a GPU), and each x value an invocation
+// loads feeds CB multiply-adds. With D = 1 the PX pixels slide along the kernel row: one new
+// input value per kx step. Edges: pixel and channel indices are clamped (no test in the loops)
+// and only real outputs are stored.
+// Launch: x/y fold N * HO * ceil(WO / PX) invocations (engine/dispatch.ts grid1d), z = ceil(COUT / CB).
 override N: u32;
 override CIN: u32;
 override H: u32;
@@ -12,12 +23,17 @@ override COUT: u32;
 override K: u32;
 override D: u32;
 override ACT: u32;
-override WG: u32 = 64;
+override CG: u32 = 2u;    // vec4 groups of output channels per invocation, 1..4
+override PX: u32 = 2u;    // output pixels per invocation, 1..4
+override WG: u32 = 64u;
 override HO: u32 = H - D * (K - 1u);
 override WO: u32 = W - D * (K - 1u);
+override CB: u32 = 4u * CG;
+override CP: u32 = (COUT + CB - 1u) / CB * CB;   // output channels padded to whole blocks
+override WXB: u32 = (WO + PX - 1u) / PX;   // pixel blocks per output row
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<vec4f>;   // packed weights
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
@@ -27,33 +43,111 @@ fn act(v: f32) -> f32 {
   return v;
 }
 
-fn weight(co: u32, i: u32) -> f32 {   // i = (ci * K + ky) * K + kx
-  if (co >= COUT) { return 0.0; }
-  return w[co * CIN * K * K + i];
+// weights of output channels co0 + 4g .. co0 + 4g + 3 at i = (ci*K + ky)*K + kx (w packed, see header)
+fn wvec(co0: u32, g: u32, i: u32) -> vec4f {
+  return w[(i * CP + co0) / 4u + g];
+}
+
+fn put(n: u32, co: u32, oy: u32, ox: u32, v: vec4f) {
+  if (ox >= WO) { return; }
+  let o = ((n * COUT + co) * HO + oy) * WO + ox;
+  let plane = HO * WO;
+  for (var j = 0u; j < 4u; j++) {
+    if (co + j < COUT) { y[o + j * plane] = act(v[j] + b[co + j]); }
+  }
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let t = gid.x + gid.y * nwg.x * WG;
-  let cob = (COUT + 3u) / 4u;
-  if (t >= N * cob * HO * WO) { return; }
-  let ox = t % WO;
-  let oy = (t / WO) % HO;
-  let co0 = ((t / (WO * HO)) % cob) * 4u;
-  let n = t / (WO * HO * cob);
-  var acc = vec4f(0.0);
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let total = N * HO * WXB;
+  let t0 = gid.x + gid.y * nwg.x * WG;
+  let t = min(t0, total - 1u);
+  let ox0 = (t % WXB) * PX;
+  let oy = (t / WXB) % HO;
+  let n = t / (WXB * HO);
+  let co0 = wid.z * CB;
+  var a00 = vec4f(0.0);
+  var a01 = vec4f(0.0);
+  var a02 = vec4f(0.0);
+  var a03 = vec4f(0.0);
+  var a10 = vec4f(0.0);
+  var a11 = vec4f(0.0);
+  var a12 = vec4f(0.0);
+  var a13 = vec4f(0.0);
+  var a20 = vec4f(0.0);
+  var a21 = vec4f(0.0);
+  var a22 = vec4f(0.0);
+  var a23 = vec4f(0.0);
+  var a30 = vec4f(0.0);
+  var a31 = vec4f(0.0);
+  var a32 = vec4f(0.0);
+  var a33 = vec4f(0.0);
+  let xn = n * CIN * H * W + oy * W;
+  // The PX input columns read at kx = 0, clamped (past the edge only for outputs that are not
+  // stored). With D = 1 the clamp is at W - 1 so that the sliding window stays exact.
+  let lim = select(WO - 1u, W - 1u, D == 1u);
+  let c0 = ox0;
+  let c1 = min(ox0 + 1u, lim);
+  let c2 = min(ox0 + 2u, lim);
+  let c3 = min(ox0 + 3u, lim);
   for (var ci = 0u; ci < CIN; ci++) {
-    let xbase = ((n * CIN + ci) * H + oy) * W + ox;
     for (var ky = 0u; ky < K; ky++) {
+      let row = xn + (ci * H + D * ky) * W;
+      var x0 = 0.0; var x1 = 0.0; var x2 = 0.0; var x3 = 0.0;
       for (var kx = 0u; kx < K; kx++) {
-        let v = x[xbase + D * (ky * W + kx)];
-        let i = (ci * K + ky) * K + kx;
-        acc += v * vec4f(weight(co0, i), weight(co0 + 1u, i), weight(co0 + 2u, i), weight(co0 + 3u, i));
+        if (D == 1u && kx > 0u) {
+          // slide: pixel p at tap kx reads what pixel p+1 read at tap kx-1
+          let v = x[row + min(c0 + PX - 1u + kx, W - 1u)];
+          if (PX == 1u) { x0 = v; }
+          if (PX == 2u) { x0 = x1; x1 = v; }
+          if (PX == 3u) { x0 = x1; x1 = x2; x2 = v; }
+          if (PX == 4u) { x0 = x1; x1 = x2; x2 = x3; x3 = v; }
+        } else {
+          let o = row + D * kx;
+          x0 = x[o + c0];
+          if (PX > 1u) { x1 = x[o + c1]; }
+          if (PX > 2u) { x2 = x[o + c2]; }
+          if (PX > 3u) { x3 = x[o + c3]; }
+        }
+        let wi = (ci * K + ky) * K + kx;
+        let w0 = wvec(co0, 0u, wi);
+        var w1 = vec4f(0.0); if (CG > 1u) { w1 = wvec(co0, 1u, wi); }
+        var w2 = vec4f(0.0); if (CG > 2u) { w2 = wvec(co0, 2u, wi); }
+        var w3 = vec4f(0.0); if (CG > 3u) { w3 = wvec(co0, 3u, wi); }
+        a00 = fma(vec4f(x0), w0, a00);
+        if (CG > 1u) { a01 = fma(vec4f(x0), w1, a01); }
+        if (CG > 2u) { a02 = fma(vec4f(x0), w2, a02); }
+        if (CG > 3u) { a03 = fma(vec4f(x0), w3, a03); }
+        if (PX > 1u) { a10 = fma(vec4f(x1), w0, a10); }
+        if (PX > 1u && CG > 1u) { a11 = fma(vec4f(x1), w1, a11); }
+        if (PX > 1u && CG > 2u) { a12 = fma(vec4f(x1), w2, a12); }
+        if (PX > 1u && CG > 3u) { a13 = fma(vec4f(x1), w3, a13); }
+        if (PX > 2u) { a20 = fma(vec4f(x2), w0, a20); }
+        if (PX > 2u && CG > 1u) { a21 = fma(vec4f(x2), w1, a21); }
+        if (PX > 2u && CG > 2u) { a22 = fma(vec4f(x2), w2, a22); }
+        if (PX > 2u && CG > 3u) { a23 = fma(vec4f(x2), w3, a23); }
+        if (PX > 3u) { a30 = fma(vec4f(x3), w0, a30); }
+        if (PX > 3u && CG > 1u) { a31 = fma(vec4f(x3), w1, a31); }
+        if (PX > 3u && CG > 2u) { a32 = fma(vec4f(x3), w2, a32); }
+        if (PX > 3u && CG > 3u) { a33 = fma(vec4f(x3), w3, a33); }
       }
     }
   }
-  for (var j = 0u; j < 4u; j++) {
-    let co = co0 + j;
-    if (co < COUT) { y[((n * COUT + co) * HO + oy) * WO + ox] = act(acc[j] + b[co]); }
-  }
+  if (t0 >= total) { return; }
+  put(n, co0 + 0u, oy, ox0 + 0u, a00);
+  if (CG > 1u) { put(n, co0 + 4u, oy, ox0 + 0u, a01); }
+  if (CG > 2u) { put(n, co0 + 8u, oy, ox0 + 0u, a02); }
+  if (CG > 3u) { put(n, co0 + 12u, oy, ox0 + 0u, a03); }
+  if (PX > 1u) { put(n, co0 + 0u, oy, ox0 + 1u, a10); }
+  if (PX > 1u && CG > 1u) { put(n, co0 + 4u, oy, ox0 + 1u, a11); }
+  if (PX > 1u && CG > 2u) { put(n, co0 + 8u, oy, ox0 + 1u, a12); }
+  if (PX > 1u && CG > 3u) { put(n, co0 + 12u, oy, ox0 + 1u, a13); }
+  if (PX > 2u) { put(n, co0 + 0u, oy, ox0 + 2u, a20); }
+  if (PX > 2u && CG > 1u) { put(n, co0 + 4u, oy, ox0 + 2u, a21); }
+  if (PX > 2u && CG > 2u) { put(n, co0 + 8u, oy, ox0 + 2u, a22); }
+  if (PX > 2u && CG > 3u) { put(n, co0 + 12u, oy, ox0 + 2u, a23); }
+  if (PX > 3u) { put(n, co0 + 0u, oy, ox0 + 3u, a30); }
+  if (PX > 3u && CG > 1u) { put(n, co0 + 4u, oy, ox0 + 3u, a31); }
+  if (PX > 3u && CG > 2u) { put(n, co0 + 8u, oy, ox0 + 3u, a32); }
+  if (PX > 3u && CG > 3u) { put(n, co0 + 12u, oy, ox0 + 3u, a33); }
 }

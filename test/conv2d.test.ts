@@ -1,6 +1,6 @@
 // conv2d kernels against the float64 reference, finite differences, odd sizes, batch > 1, dilation > 1.
 import { describe, expect, it } from 'vitest';
-import { conv2dBackward, conv2dForward } from '../engine/ops/conv2d.js';
+import { CONV_TILE, conv2dBackward, conv2dBackwardWeight, conv2dForward, weightSplits } from '../engine/ops/conv2d.js';
 import { useEngine } from './helpers/gpu.js';
 import { expectClose, randomArray } from './helpers/reference.js';
 import { actF, conv2dBackwardRef, conv2dRef, convOut, type Act, type ConvShape } from './reference/conv.js';
@@ -13,6 +13,12 @@ const CASES: [string, ConvShape, Act][] = [
   ['dilation 2', { N: 2, CIN: 2, H: 12, W: 10, COUT: 5, K: 3, D: 2 }, 'tanh'],
   ['dilation 4, 4x4 kernel, no activation', { N: 1, CIN: 3, H: 17, W: 16, COUT: 3, K: 4, D: 4 }, 'none'],
   ['1x1 kernel (an FC layer as a conv)', { N: 2, CIN: 9, H: 3, W: 5, COUT: 6, K: 1, D: 1 }, 'tanh'],
+  // register-tile edges (4 channels x 4 pixels per invocation): channel counts and widths that are
+  // not multiples of 4, K up to 5, dilation 3
+  ['Cout 5, Cin 7, 5x5 kernel, width 13', { N: 2, CIN: 7, H: 11, W: 13, COUT: 5, K: 5, D: 1 }, 'tanh'],
+  ['mini20x layer 1 (3->12, 4x4), width 14', { N: 2, CIN: 3, H: 15, W: 14, COUT: 12, K: 4, D: 1 }, 'tanh'],
+  ['Cout 24, dilation 3', { N: 2, CIN: 5, H: 13, W: 11, COUT: 24, K: 3, D: 3 }, 'relu'],
+  ['Cout 33, Cin 3, 2x2, batch 3', { N: 3, CIN: 3, H: 7, W: 9, COUT: 33, K: 2, D: 1 }, 'tanh'],
 ];
 
 describe('conv2d', () => {
@@ -34,7 +40,7 @@ describe('conv2d', () => {
       const yy = ref.y;
       const g = dy.map((v, i) => v * (act === 'tanh' ? 1 - yy[i] ** 2 : act === 'relu' ? (yy[i] > 0 ? 1 : 0) : 1));
       const gr = conv2dBackwardRef(x, w, g, s);
-      // dw sums N*HO*WO (up to ~400) terms: 1e-4 relative, 1e-4 absolute
+      // dw sums N*HO*WO (up to ~8500) terms: 1e-4 relative, 1e-4 absolute
       expectClose(await dx.read(), gr.dx, 1e-4, 1e-5, 'dx');
       expectClose(await dw.read(), gr.dw, 1e-4, 1e-4, 'dw');
       expectClose(await db.read(), gr.db, 1e-4, 1e-4, 'db');
@@ -65,6 +71,30 @@ describe('conv2d', () => {
       }
       // float32 GPU gradient vs float64 central difference (h = 1e-6, error ~1e-9): 2e-4 relative + 2e-5
       expectClose(got, fd, 2e-4, 2e-5, `d${name} vs finite differences`);
+    }
+  });
+
+  it('the split weight gradient (GPU rule) matches float64 and is bit-identical run to run', async () => {
+    const e = ctx.e;
+    const s: ConvShape = { N: 2, CIN: 2, H: 23, W: 20, COUT: 5, K: 3, D: 2 };
+    const { HO, WO } = convOut(s);
+    // 100,000 positions, 12 tiles: 256 / 12 -> 22 splits on a CPU adapter, 16384 / 12 -> 1366 elsewhere;
+    // never splits under 64 positions
+    expect(weightSplits(100_000, 12, true)).toBe(22);
+    expect(weightSplits(100_000, 12, false)).toBe(1366);
+    expect(weightSplits(100, 1, true)).toBe(1);
+    const x = randomArray(s.N * s.CIN * s.H * s.W, 21), g = randomArray(s.N * s.COUT * HO * WO, 22);
+    const X = e.tensor([s.N, s.CIN, s.H, s.W], x), G = e.tensor([s.N, s.COUT, HO, WO], g);
+    CONV_TILE.forceWeightSplits = 7; // 7 uneven splits of the 608 positions, then the summing pass
+    try {
+      const a = await conv2dBackwardWeight(e, X, G, s.K, s.D).read();
+      const b = await conv2dBackwardWeight(e, X, G, s.K, s.D).read();
+      expect(Array.from(new Uint32Array(b.buffer))).toEqual(Array.from(new Uint32Array(a.buffer)));
+      const w = new Float64Array(s.COUT * s.CIN * s.K * s.K);
+      // sums of 608 terms: 1e-4 relative, 1e-4 absolute (as above)
+      expectClose(a, conv2dBackwardRef(x, w, g, s).dw, 1e-4, 1e-4, 'dw (7 splits)');
+    } finally {
+      CONV_TILE.forceWeightSplits = 0;
     }
   });
 

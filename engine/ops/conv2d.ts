@@ -1,7 +1,9 @@
 import backwardBiasSource from '../../shaders/conv2d_backward_bias.wgsl';
 import backwardInputSource from '../../shaders/conv2d_backward_input.wgsl';
 import backwardWeightSource from '../../shaders/conv2d_backward_weight.wgsl';
+import backwardWeightSumSource from '../../shaders/conv2d_backward_weight_sum.wgsl';
 import forwardSource from '../../shaders/conv2d_forward.wgsl';
+import packWeightsSource from '../../shaders/conv2d_pack_weights.wgsl';
 import { activationCode, type Activation } from '../activation.js';
 import { grid1d } from '../dispatch.js';
 import type { Engine, Tensor } from '../engine.js';
@@ -25,21 +27,50 @@ function dims(xShape: readonly number[], wShape: readonly number[], dilation: nu
   return { N, CIN, H, W, COUT, K, D: dilation, HO, WO };
 }
 
+/**
+ * Register tile of the forward kernel: CG vec4s of output channels x PX adjacent pixels per
+ * invocation. Measured on lavapipe (docs/PERFORMANCE.md, "Convolution kernels, register-blocked"):
+ * 1 x 4 was best there (every extra weight vec4 per step costs more than a gathered x value);
+ * no other adapter has been measured yet, so every adapter gets it until one is.
+ */
+export const CONV_TILE = { CG: 1, PX: 4, /** > 0: use this many weight-gradient splits (tests) */ forceWeightSplits: 0 };
+
+/** Repacks w [Cout,Cin,K,K] with output (innerOut) or input channels innermost, zero-padded to cp. */
+function packWeights(e: Engine, w: Tensor, innerOut: boolean, cp: number): Tensor {
+  const [COUT, CIN, K] = w.shape;
+  const outer = innerOut ? CIN : COUT;
+  const packed = e.empty([outer * K * K * cp]);
+  e.run(
+    {
+      name: 'conv2d_pack_weights',
+      source: packWeightsSource,
+      constants: { COUT, CIN, KK: K * K, CP: cp, INNER_OUT: innerOut ? 1 : 0 },
+      workgroups: grid1d(outer * K * K * cp, 64),
+    },
+    [w, packed],
+  );
+  return packed;
+}
+
 /** y = act(conv(x, w) + b): valid, stride 1, dilated. x [N,Cin,H,W], w [Cout,Cin,K,K] -> [N,Cout,HO,WO]. */
 export function conv2dForward(e: Engine, x: Tensor, w: Tensor, b: Tensor, p: Conv2dParams = {}): Tensor {
   const d = dims(x.shape, w.shape, p.dilation ?? 1, 'conv2dForward');
   if (b.size !== d.COUT) throw new Error(`conv2dForward: bias has ${b.size} values, expected ${d.COUT}`);
+  const { CG, PX } = CONV_TILE;
+  const cb = 4 * CG, blocks = Math.ceil(d.COUT / cb);
+  const packed = packWeights(e, w, true, blocks * cb);
   const y = e.empty([d.N, d.COUT, d.HO, d.WO]);
-  const threads = d.N * Math.ceil(d.COUT / 4) * d.HO * d.WO;
+  const [gx, gy] = grid1d(d.N * d.HO * Math.ceil(d.WO / PX), 64);
   e.run(
     {
       name: 'conv2d_forward',
       source: forwardSource,
-      constants: { N: d.N, CIN: d.CIN, H: d.H, W: d.W, COUT: d.COUT, K: d.K, D: d.D, ACT: activationCode(p.activation ?? 'none') },
-      workgroups: grid1d(threads, 64),
+      constants: { N: d.N, CIN: d.CIN, H: d.H, W: d.W, COUT: d.COUT, K: d.K, D: d.D, ACT: activationCode(p.activation ?? 'none'), CG, PX },
+      workgroups: [gx, gy, blocks],
     },
-    [x, w, b, y],
+    [x, packed, b, y],
   );
+  packed.release();
   return y;
 }
 
@@ -48,17 +79,39 @@ export function conv2dBackwardInput(e: Engine, g: Tensor, w: Tensor, inputShape:
   const [N, CIN, H, W] = inputShape;
   const d = dims(inputShape, w.shape, dilation, 'conv2dBackwardInput');
   if (g.size !== N * d.COUT * d.HO * d.WO) throw new Error(`conv2dBackwardInput: gradient [${g.shape}] does not match output [${N},${d.COUT},${d.HO},${d.WO}]`);
+  const PX = CONV_TILE.PX, cp = 4 * Math.ceil(CIN / 4);
+  const packed = packWeights(e, w, false, cp);
   const dx = e.empty([N, CIN, H, W]);
+  const [gx, gy] = grid1d(N * H * Math.ceil(W / PX), 64);
   e.run(
     {
       name: 'conv2d_backward_input',
       source: backwardInputSource,
-      constants: { N, CIN, H, W, COUT: d.COUT, K: d.K, D: d.D },
-      workgroups: grid1d(N * Math.ceil(CIN / 4) * H * W, 64),
+      constants: { N, CIN, H, W, COUT: d.COUT, K: d.K, D: d.D, PX },
+      workgroups: [gx, gy, cp / 4],
     },
-    [g, w, dx],
+    [g, packed, dx],
   );
+  packed.release();
   return dx;
+}
+
+/** The register tile of conv2d_backward_weight.wgsl (its TCO and TJ constants). */
+export const WEIGHT_TILE = { co: 4, j: 8 } as const;
+
+/**
+ * Splits of the N*HO*WO positions for the weight gradient: enough (tile, split) invocations to
+ * fill the adapter (256 on a CPU adapter: a few workgroups per core; 16384 elsewhere), each
+ * split at least 64 positions long. `force` (tests) overrides the rule.
+ */
+export function weightSplits(positions: number, tiles: number, cpuAdapter: boolean, force = CONV_TILE.forceWeightSplits): number {
+  if (force > 0) return Math.min(force, positions);
+  const target = cpuAdapter ? 256 : 16384;
+  return Math.max(1, Math.min(Math.ceil(target / tiles), Math.floor(positions / 64)));
+}
+
+function isCpuAdapter(e: Engine): boolean {
+  return e.adapter.architecture === 'software' || /swiftshader|llvmpipe|lavapipe/i.test(e.adapterName);
 }
 
 /** dw [Cout,Cin,K,K] from the input x and g = dL/d(pre-activation output). */
@@ -69,18 +122,24 @@ export function conv2dBackwardWeight(e: Engine, x: Tensor, g: Tensor, K: number,
   if (g.shape.length !== 4 || g.shape[0] !== N || g.shape[2] !== d.HO || g.shape[3] !== d.WO) {
     throw new Error(`conv2dBackwardWeight: gradient [${g.shape}] does not match output [${N},${COUT},${d.HO},${d.WO}]`);
   }
-  if (K * K > 64) throw new Error(`conv2dBackwardWeight: kernels up to 8x8 are supported, got ${K}x${K}`);
-  if (COUT * CIN > 65535) throw new Error(`conv2dBackwardWeight: Cout*Cin = ${COUT * CIN} is over 65535`);
   const dw = e.empty([COUT, CIN, K, K]);
+  const tiles = Math.ceil(COUT / WEIGHT_TILE.co) * Math.ceil((CIN * K * K) / WEIGHT_TILE.j);
+  const S = weightSplits(N * d.HO * d.WO, tiles, isCpuAdapter(e));
+  const part = S > 1 ? e.empty([S, COUT, CIN, K, K]) : dw;
   e.run(
     {
       name: 'conv2d_backward_weight',
       source: backwardWeightSource,
-      constants: { N, CIN, H, W, COUT, K, D: d.D },
-      workgroups: [COUT * CIN],
+      constants: { N, CIN, H, W, COUT, K, D: d.D, S },
+      workgroups: grid1d(tiles * S, 64),
     },
-    [x, g, dw],
+    [x, g, part],
   );
+  if (S > 1) {
+    const M = COUT * CIN * K * K;
+    e.run({ name: 'conv2d_backward_weight_sum', source: backwardWeightSumSource, constants: { M, S }, workgroups: grid1d(M, 64) }, [part, dw]);
+    part.release();
+  }
   return dw;
 }
 
