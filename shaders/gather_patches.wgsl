@@ -1,13 +1,16 @@
 // Cut training windows directly from whole images held on the GPU (no patch files).
-// For patch n with request (image offset o, width W, height H, centre (cx, cy), angle a, mirror m):
-//   with c = cos(a), s = sin(a) computed on the CPU (so that every GPU samples the same points),
+// For patch n with request (image offset o, width W, height H, centre (cx, cy), angle a, mirror m,
+// scale k):
+//   with c = k cos(a), s = k sin(a) computed on the CPU (so that every GPU samples the same points;
+//   k scales the sampling grid about the centre, k > 1 covers a larger area),
 //   for output pixel (i, j) of the S x S window (row i, column j; offsets u = j - R, v = i - R with R = S/2
 //   rounded down), u' = (m ? -u : u), and the sample point is
-//       x = cx + c u' - s v,     y = cy + s u' + c v
+//       x = cx + c u' - s v,     y = cy + s u' + c v     (= cx + k (cos a u' - sin a v), ...)
 //   read with bilinear interpolation; coordinates outside the image are reflected back in without
 //   repeating the edge pixel (-1 -> 1, W -> W-2), the same mirroring as pad_mirror.wgsl.
 //   out[n, c, i, j] = (rgb_c(x, y) * SCALE - mean[c]) / std[c].
-// For a = 0 and m = 0 this is exactly the window of the image centred on (cx, cy).
+// For a = 0, k = 1 (c = 1, s = 0: read without interpolation) and m = 0 this is exactly the window
+// of the image centred on (cx, cy).
 // Layout: images = packed RGBA8 (one u32 per pixel, R in the low byte), row-major, images concatenated;
 // requests = 8 u32 per patch: [offset, W, H, cx, cy, mirror, bitcast<u32>(c), bitcast<u32>(s)];
 // out = float32 [N, 3, S, S]. Params (uniform): mean.xyz, scale; sdev.xyz (standard deviations).

@@ -10,7 +10,7 @@ import { Network, readParams, releaseParams } from '../src/model/network.js';
 import type { NetSpec } from '../src/model/spec.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/train/checkpoint.js';
 import { makeRng, type Sample } from '../src/train/sampling.js';
-import { DEFAULT_TRAIN_OPTIONS, deriveSeed, ImageStore, Trainer, trainOptions, type TrainOptions } from '../src/train/trainer.js';
+import { DEFAULT_STAIN_AUGMENT, DEFAULT_TRAIN_OPTIONS, deriveSeed, drawStain, ImageStore, Trainer, trainOptions, type TrainOptions } from '../src/train/trainer.js';
 import { useEngine } from './helpers/gpu.js';
 
 const ctx = useEngine();
@@ -144,6 +144,65 @@ describe('Trainer', () => {
       expect(resumed.history.map((h) => [h.trainLoss, h.valLoss])).toEqual(full.history.map((h) => [h.trainLoss, h.valLoss]));
     });
   }
+
+  it('stain options: default none, validated, drawn within their ranges', () => {
+    expect(DEFAULT_TRAIN_OPTIONS.stain).toBeNull();
+    expect(trainOptions({ stain: DEFAULT_STAIN_AUGMENT }).stain).toEqual(DEFAULT_STAIN_AUGMENT);
+    expect(() => trainOptions({ stain: { ...DEFAULT_STAIN_AUGMENT, hed: 1 } })).toThrow(/stain\.hed/);
+    expect(() => trainOptions({ stain: { ...DEFAULT_STAIN_AUGMENT, blur: -0.1 } })).toThrow(/stain\.blur/);
+    expect(() => trainOptions({ stain: { ...DEFAULT_STAIN_AUGMENT, scale: NaN } })).toThrow(/stain\.scale/);
+    const o = DEFAULT_STAIN_AUGMENT;
+    const rng = makeRng(3);
+    const p = new Float32Array(12 * 50);
+    for (let k = 0; k < 50; k++) {
+      const z = drawStain(o, rng, p, k);
+      expect(Math.abs(z - 1)).toBeLessThanOrEqual(o.scale);
+      const q = [...p.subarray(12 * k, 12 * k + 12)];
+      for (let c = 0; c < 3; c++) {
+        expect(Math.abs(q[c] - 1)).toBeLessThanOrEqual(o.hed + 1e-7);
+        expect(Math.abs(q[3 + c])).toBeLessThanOrEqual(o.hed + 1e-7);
+      }
+      expect(Math.abs(q[6])).toBeLessThanOrEqual(o.brightness * 255 + 1e-4);
+      expect(Math.abs(q[7] - 1)).toBeLessThanOrEqual(o.contrast + 1e-7);
+      expect(Math.abs(q[8] - 1)).toBeLessThanOrEqual(o.saturation + 1e-7);
+      expect(q[9] >= 0 && q[9] <= o.blur).toBe(true);
+      expect(q.slice(10)).toEqual([0, 0]);
+    }
+  });
+
+  it('trains with stain augmentation, repeats bit for bit from its seed, and resumes through a checkpoint', async () => {
+    const opts = { ...OPTS, epochs: 4, stain: DEFAULT_STAIN_AUGMENT };
+    const full = await trainFor(opts);
+    expect(full.history.every((h) => Number.isFinite(h.trainLoss) && Number.isFinite(h.valLoss!))).toBe(true);
+    expect(full.history[3].trainLoss).toBeLessThan(full.history[0].trainLoss);
+    const again = await trainFor(opts);
+    expect(bits(again.params)).toEqual(bits(full.params));
+    const plain = await trainFor({ ...opts, stain: null });
+    expect(bits(plain.params)).not.toEqual(bits(full.params));
+    // killed in epoch 2, resumed from the epoch-1 checkpoint file
+    const d = dataset();
+    const store = ImageStore.upload(ctx.e, d.images);
+    let bytes: Uint8Array | null = null;
+    const t1 = Trainer.create(ctx.e, { spec, normalisation: norm, params: initModel(spec, 3).params }, store, d.train, d.val, opts);
+    await expect(
+      t1.run({
+        checkpoint: (s) => {
+          bytes = encodeCheckpoint({ run: {}, model: { spec, umPerPixel: 1, normalisation: norm }, options: t1.opts, state: s, train: d.train, val: d.val });
+        },
+        onEpoch: (r) => {
+          if (r.epoch === 2) throw new Error('killed');
+        },
+      }),
+    ).rejects.toThrow('killed');
+    t1.destroy();
+    const ck = decodeCheckpoint(bytes!, 'ck');
+    expect(ck.options.stain).toEqual(DEFAULT_STAIN_AUGMENT);
+    const t2 = Trainer.resume(ctx.e, ck.model, store, ck.train, ck.val, ck.options, ck.state);
+    const resumed = await t2.run();
+    t2.destroy();
+    store.destroy();
+    expect(bits(resumed.params)).toEqual(bits(full.params));
+  });
 
   it('stops early after `patience` epochs without a lower validation loss and returns the best weights', async () => {
     // validation = the training samples with flipped labels: its loss rises as training succeeds

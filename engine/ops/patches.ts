@@ -13,6 +13,8 @@ export interface PatchRequest {
   /** Rotation about the centre, radians (0: the exact window, no interpolation). */
   angle: number;
   mirror: boolean;
+  /** Scale of the sampling grid about the centre (default 1; > 1 samples a larger area, zooming out). */
+  scale?: number;
 }
 
 export interface Normalisation {
@@ -30,7 +32,7 @@ export function packRgba(data: Uint8Array | Uint8ClampedArray): Uint32Array {
   return new Uint32Array(copy.buffer);
 }
 
-/** Cuts N windows of S x S (mirrored at borders, rotated, flipped, normalised) into a [N,3,S,S] tensor. */
+/** Cuts N windows of S x S (mirrored at borders, rotated, scaled, flipped, normalised) into a [N,3,S,S] tensor. */
 export function gatherPatches(e: Engine, images: Tensor, requests: readonly PatchRequest[], S: number, norm: Normalisation): Tensor {
   const N = requests.length;
   const req = new Uint32Array(N * 8);
@@ -41,8 +43,11 @@ export function gatherPatches(e: Engine, images: Tensor, requests: readonly Patc
     if (!Number.isInteger(r.cx) || !Number.isInteger(r.cy) || r.cx < 0 || r.cy < 0 || r.cx >= r.width || r.cy >= r.height) {
       throw new Error(`gatherPatches: request ${n} centre (${r.cx}, ${r.cy}) is not a pixel of its ${r.width}x${r.height} image`);
     }
-    f[0] = r.angle === 0 ? 1 : Math.cos(r.angle);
-    f[1] = r.angle === 0 ? 0 : Math.sin(r.angle);
+    const k = r.scale ?? 1;
+    if (!(k > 0) || !Number.isFinite(k)) throw new Error(`gatherPatches: request ${n} scale must be a finite number > 0, got ${k}`);
+    // (c, s) = scale * (cos, sin); exactly (1, 0), the integer window, only for angle 0 and scale 1
+    f[0] = r.angle === 0 ? k : k * Math.cos(r.angle);
+    f[1] = r.angle === 0 ? 0 : k * Math.sin(r.angle);
     req.set([r.offset, r.width, r.height, r.cx, r.cy, r.mirror ? 1 : 0, fu[0], fu[1]], n * 8);
   });
   const reqT = e.tensor([N * 8], req);

@@ -1,7 +1,9 @@
 // The training loop (method.md §1, step 5; §2 for the tutorial's Adagrad): whole training images are
 // uploaded to the GPU once, and every mini-batch is cut from them on the GPU (gatherPatches), each
 // window with a fresh random rotation about its centre (bilinear) and a 50% chance of mirroring, per
-// patch and per epoch. No patch files, no readback inside a step (the loss of every k-th batch is
+// patch and per epoch; optionally (options.stain) also a random scale of the sampling grid and a
+// colour/stain jitter (HED, brightness, contrast, saturation, blur: engine/ops/color.ts), drawn from
+// a stream of their own (STREAM_STAIN) so that orders, angles and mirrors do not change. No patch files, no readback inside a step (the loss of every k-th batch is
 // read for the progress report; the epoch's losses are summed on the GPU and read once).
 //
 // Epoch e (0-based):
@@ -20,6 +22,7 @@
 // atomics): a run stopped after any epoch and resumed from its state (`state()`, restored with
 // `Trainer.resume`) ends bit for bit where the uninterrupted run does.
 import type { Engine, Tensor } from '../../engine/engine.js';
+import { STAIN_PARAMS, stainAugment } from '../../engine/ops/color.js';
 import { gatherPatches, packRgba, type PatchRequest } from '../../engine/ops/patches.js';
 import { sumAll } from '../../engine/ops/reduce.js';
 import { softmaxCrossEntropy } from '../../engine/ops/softmax.js';
@@ -58,7 +61,30 @@ export interface TrainOptions {
   seed: number;
   /** Read the loss for the progress report every this many batches. */
   progressEvery: number;
+  /** Colour/stain augmentation drawn per patch per epoch (undefined/null: none; needs augment). */
+  stain?: StainAugmentOptions | null;
 }
+
+/** Ranges of the per-patch colour/stain augmentation (engine/ops/color.ts stainAugment). */
+export interface StainAugmentOptions {
+  /** HED jitter: alpha ~ U(1-hed, 1+hed), beta ~ U(-hed, hed) per channel (Tellez et al.: 0.05). */
+  hed: number;
+  /** Additive brightness U(-b, b) * 255. */
+  brightness: number;
+  /** Contrast factor U(1-c, 1+c). */
+  contrast: number;
+  /** Saturation factor U(1-s, 1+s). */
+  saturation: number;
+  /** Scale jitter: sampling grid scaled by U(1-z, 1+z). */
+  scale: number;
+  /** Blur weight U(0, blur). */
+  blur: number;
+}
+
+export const DEFAULT_STAIN_AUGMENT: Readonly<StainAugmentOptions> = Object.freeze({ hed: 0.05, brightness: 0.1, contrast: 0.2, saturation: 0.2, scale: 0.1, blur: 0.5 });
+
+/** Identity normalisation: patches gathered in 0..255 for stainAugment. */
+const RAW_RGB = Object.freeze({ scale: 1, mean: [0, 0, 0] as const, std: [1, 1, 1] as const });
 
 export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = Object.freeze({
   epochs: 30,
@@ -74,6 +100,7 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = Object.freeze({
   patience: 5,
   seed: 1,
   progressEvery: 10,
+  stain: null,
 });
 
 /** Checks options (a message naming the bad one) and fills in defaults. */
@@ -95,6 +122,18 @@ export function trainOptions(o: Partial<TrainOptions> = {}): TrainOptions {
   if (r.optimizer !== 'sgd' && r.optimizer !== 'adagrad') throw new RangeError(`train: optimizer must be sgd or adagrad, got ${String(r.optimizer)}`);
   if (r.balance !== 'plain' && r.balance !== 'balanced') throw new RangeError(`train: balance must be plain or balanced, got ${String(r.balance)}`);
   if (!Number.isInteger(r.seed)) throw new RangeError(`train: seed must be an integer, got ${r.seed}`);
+  if (r.stain) {
+    const st = r.stain;
+    // hed and scale below 1 keep alpha and the grid scale positive; the others are at most 1
+    for (const k of ['hed', 'brightness', 'contrast', 'saturation', 'scale', 'blur'] as const) {
+      const v = st[k];
+      const open = k === 'hed' || k === 'scale';
+      if (typeof v !== 'number' || !(v >= 0) || (open ? !(v < 1) : !(v <= 1))) {
+        throw new RangeError(`train: stain.${k} must be a number in [0, 1${open ? ')' : ']'}, got ${v}`);
+      }
+    }
+    r.stain = { hed: st.hed, brightness: st.brightness, contrast: st.contrast, saturation: st.saturation, scale: st.scale, blur: st.blur };
+  } else r.stain = null;
   return r;
 }
 
@@ -112,6 +151,9 @@ export function deriveSeed(seed: number, ...parts: number[]): number {
 
 /** Stream numbers for deriveSeed (the training-set builder uses its own). */
 export const STREAM_EPOCH = 1;
+/** The per-patch stain/colour/scale draws of an epoch (a stream of their own, so that the order,
+ * angles and mirrors of a run are the same with and without stain augmentation). */
+export const STREAM_STAIN = 2;
 
 export interface EpochRecord {
   /** 1-based number of the epoch. */
@@ -237,12 +279,14 @@ export class ImageStore {
    * Cuts the windows of `samples` ([N, 3, S, S], in the order given). Patches from several packed
    * tensors are gathered per tensor and copied into place.
    */
-  gather(samples: readonly Sample[], S: number, norm: Normalisation, aug?: { angle: Float64Array; mirror: Uint8Array }): Tensor {
+  gather(samples: readonly Sample[], S: number, norm: Normalisation, aug?: { angle: Float64Array; mirror: Uint8Array; scale?: Float64Array }): Tensor {
     if (this.destroyed) throw new Error('ImageStore: used after destroy()');
     const req = (s: Sample, k: number): PatchRequest => {
       const slot = this.slots[s.image];
       if (!slot) throw new Error(`training sample ${k} names image ${s.image}, there are ${this.slots.length}`);
-      return { offset: slot.offset, width: slot.width, height: slot.height, cx: s.x, cy: s.y, angle: aug ? aug.angle[k] : 0, mirror: aug ? aug.mirror[k] === 1 : false };
+      const r: PatchRequest = { offset: slot.offset, width: slot.width, height: slot.height, cx: s.x, cy: s.y, angle: aug ? aug.angle[k] : 0, mirror: aug ? aug.mirror[k] === 1 : false };
+      if (aug?.scale) r.scale = aug.scale[k];
+      return r;
     };
     if (this.groups.length === 1) return gatherPatches(this.e, this.groups[0], samples.map(req), S, norm);
     const e = this.e;
@@ -413,6 +457,10 @@ export class Trainer {
     const labels = new Uint32Array(B);
     const angle = new Float64Array(B);
     const mirror = new Uint8Array(B);
+    const stain = o.augment ? o.stain : null;
+    const stainRng = stain ? makeRng(deriveSeed(o.seed, STREAM_STAIN, epoch)) : null;
+    const scale = new Float64Array(B);
+    const stainParams = new Float32Array(B * STAIN_PARAMS);
     try {
       for (let b = 0; b < batches; b++) {
         if (hooks.shouldStop?.()) return null;
@@ -424,8 +472,14 @@ export class Trainer {
             angle[k] = rng() * 2 * Math.PI;
             mirror[k] = rng() < 0.5 ? 1 : 0;
           }
+          if (stain && stainRng) scale[k] = drawStain(stain, stainRng, stainParams, k);
         }
-        const x = this.images.gather(batchSamples, S, this.model.normalisation, o.augment ? { angle, mirror } : undefined);
+        let x: Tensor;
+        if (stain) {
+          const raw = this.images.gather(batchSamples, S, RAW_RGB, { angle, mirror, scale });
+          x = stainAugment(e, raw, stainParams, this.model.normalisation);
+          raw.release();
+        } else x = this.images.gather(batchSamples, S, this.model.normalisation, o.augment ? { angle, mirror } : undefined);
         const lt = e.tensor([B], labels);
         const r = this.net.lossAndGradients(x, lt);
         if (o.optimizer === 'sgd') this.net.sgdStep(r.grads, { lr, momentum: o.momentum, weightDecay: o.weightDecay });
@@ -566,6 +620,25 @@ export class Trainer {
   destroy(): void {
     this.net.destroy();
   }
+}
+
+/**
+ * One patch's stain augmentation: writes its 12 stainAugment params at patch k of `params` and
+ * returns its sampling-grid scale. Draw order: alphaH, alphaE, alphaD, betaH, betaE, betaD,
+ * brightness, contrast, saturation, blur, scale (11 draws of `rng`).
+ */
+export function drawStain(o: StainAugmentOptions, rng: () => number, params: Float32Array, k: number): number {
+  const u = (lo: number, hi: number) => lo + (hi - lo) * rng();
+  const p = k * STAIN_PARAMS;
+  for (let c = 0; c < 3; c++) params[p + c] = u(1 - o.hed, 1 + o.hed);
+  for (let c = 0; c < 3; c++) params[p + 3 + c] = u(-o.hed, o.hed);
+  params[p + 6] = u(-o.brightness, o.brightness) * 255;
+  params[p + 7] = u(1 - o.contrast, 1 + o.contrast);
+  params[p + 8] = u(1 - o.saturation, 1 + o.saturation);
+  params[p + 9] = u(0, o.blur);
+  params[p + 10] = 0;
+  params[p + 11] = 0;
+  return u(1 - o.scale, 1 + o.scale);
 }
 
 /** Thrown by Trainer.run when hooks.shouldStop asked to stop mid-epoch. */
