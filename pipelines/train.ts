@@ -15,24 +15,23 @@
 // the provenance to match too).
 //
 // --synthetic N trains on N procedural fields (src/synth/tissue.ts) instead of a data set: this is
-// how the embedded default model (models/default.mitoscan) is made.
+// how the demonstration model (models/demo.mitoscan) is made. The real-tissue default model
+// (models/default.mitoscan) is trained on AMi-Br crops and TUPAC16 patches: models/README.md.
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Engine } from '../engine/engine.js';
 import { createNodeEngine } from '../engine/node.js';
-import { detectMitoses, smoothingRadiusPx } from '../src/detect/detector.js';
-import { bestThreshold, contestRadiusPx, scoresAt, sweepThresholds } from '../src/eval/score.js';
 import { rescaleToMpp } from '../src/io/image.js';
-import type { Model, Provenance } from '../src/model/model-file.js';
-import { initModel } from '../src/model/model-file.js';
-import { describeSpec, type NetSpec } from '../src/model/spec.js';
+import type { Model } from '../src/model/model-file.js';
+import { tupacAuxPatient } from '../src/datasets/crops.js';
+import { loadAmiBrCrops, loadPatchFolderImages } from '../src/node/crops.js';
 import { loadDataset, type LayoutOption } from '../src/node/datasets.js';
-import { readImageFile, writeFileAtomic } from '../src/node/files.js';
+import { checkOutputFile, readImageFile, writeFileAtomic } from '../src/node/files.js';
 import { saveModel } from '../src/node/model-io.js';
-import { decodeCheckpoint, encodeCheckpoint, runDifferences, type Checkpoint } from '../src/train/checkpoint.js';
+import { detectCandidates, trainOnImages as trainFlow, type CheckpointStore, type ScoredImage, type Trained, type TrainFlowJob, type TrainFlowSettings } from '../src/train/flow.js';
 import { SYNTHETIC_TRAIN_SEED_BASE, syntheticImages } from '../src/train/synthetic.js';
-import { imageNormalisation, ImageStore, Trainer, trainOptions, type BatchProgress, type EpochRecord, type TrainOptions, type TrainState } from '../src/train/trainer.js';
-import { buildTrainingSet, splitByPatient, type TrainingImage } from '../src/train/training-set.js';
+import { DEFAULT_STAIN_AUGMENT, trainOptions, type BatchProgress, type EpochRecord, type StainAugmentOptions, type TrainOptions } from '../src/train/trainer.js';
+import { heldOutPatients, type TrainingImage } from '../src/train/training-set.js';
 import { checkFlags, flagBoolean, flagNumber, flagString, parseArgs, UsageError, type ParsedArgs } from './args.js';
 import { resolveSpec } from './spec-flag.js';
 import { formatSeconds, Progress } from './progress.js';
@@ -42,7 +41,15 @@ export const TRAIN_OPTIONS_HELP = `data:
   <dataset-root...>          labelled data set folder(s) (layouts as in mitoscan eval)
   --layout auto|mitos2012|amida13|tupac16|tutorial|midog   folder layout (default auto)
   --mpp <µm/px>              resolution of the images (default: the layout's)
-  --synthetic N              train on N procedural H&E fields instead (how the default model is made)
+                             also: a folder with AMI-BR.csv (AMi-Br mitotic-figure crops) or with
+                             mitosis/ and non-mitosis/ patch folders (TUPAC16 auxiliary patches): crops,
+                             labelled only where a whole window fits (see --crop-mpp, --exclusion-um)
+  --crop-mpp <µm/px>         resolution of crops and patch folders (default 0.25: 40x)
+  --hold-out <f>             keep about this share of the patients (slides) out of training as a test
+                             set, per data set (MIDOG21 / TUPAC16 ...); recorded in the model
+  --hold-out-patients <a,b>  these patients too (e.g. TUPAC16:36,TUPAC16:62)
+  --hold-out-seed <n>        which patients --hold-out draws (default 1)
+  --synthetic N              train on N procedural H&E fields instead (how the demo model is made)
   --size <px>                side of the synthetic fields (default 512)
   --train-mpp <µm/px>        resolution to train at; images are rescaled (default 0.4912 for
                              compact20x, 0.2456 otherwise); the model applies at this resolution
@@ -52,6 +59,13 @@ net and training set:
   --stage1-epochs <n>        epochs of the first net Cd on Sd (default 2; 0 = uniform negatives)
   --stage1-samples <n>       at most n samples in Sd (default: all mitosis pixels + as many negatives)
   --blue-ratio               negatives only inside the dilated blue-ratio nuclei mask (the tutorial)
+  --exclusion-um <µm>        negatives only this far from every mitosis (default: d, the mitosis radius)
+  --stain-augment <spec>     colour/stain augmentation per patch per epoch: 'default' (HED jitter 0.05,
+                             brightness 0.1, contrast 0.2, saturation 0.2, scale 0.1, blur 0.5) or
+                             key=value pairs, e.g. hed=0.05,brightness=0.1 (others 0); default none
+  --stain-normalise          Reinhard stain normalisation of every image (the model records the target)
+  --field-density <n>        choose the threshold for whole fields with n mitoses per mm² (false alarms
+                             on the validation crops weighted by their mitosis density over n)
   --val-fraction <f>         share of patients held out for validation (default 0.2)
   --val-samples <n>          at most n validation samples (default samples / 4)
 optimisation:
@@ -88,31 +102,24 @@ export const TRAIN_FLAGS = [
   'layout', 'mpp', 'synthetic', 'size', 'train-mpp', 'spec', 'samples', 'stage1-epochs', 'stage1-samples', 'blue-ratio',
   'val-fraction', 'val-samples', 'epochs', 'batch', 'optimizer', 'lr', 'lr-decay', 'momentum', 'weight-decay', 'balance',
   'no-augment', 'patience', 'seed', 'progress-every', 'no-threshold',
+  'crop-mpp', 'hold-out', 'hold-out-patients', 'hold-out-seed', 'exclusion-um', 'stain-augment', 'stain-normalise', 'field-density',
 ];
-export const TRAIN_BOOLEANS = ['blue-ratio', 'resume', 'no-augment', 'no-threshold', 'help'];
+export const TRAIN_BOOLEANS = ['blue-ratio', 'resume', 'no-augment', 'no-threshold', 'stain-normalise', 'help'];
 
-/** Candidates for a threshold sweep (validation in train, held-out images in crossval): every detection above this. */
-export const CANDIDATE_THRESHOLD = 0.02;
-
-/** An image (at the training resolution) with its labelled mitoses and the net's candidates. */
-export interface ScoredImage {
-  id: string;
-  patient: string;
-  truth: { x: number; y: number }[];
-  dets: { x: number; y: number; score: number }[];
-}
-
-/** Runs the detector over `images` at CANDIDATE_THRESHOLD, with a progress bar. */
-export async function detectCandidates(e: Engine, model: Model, images: readonly TrainingImage[], label: string): Promise<ScoredImage[]> {
-  const progress = new Progress(label, images.length);
-  const out: ScoredImage[] = [];
-  for (const [k, im] of images.entries()) {
-    const r = await detectMitoses(e, [model], im.image, { threshold: CANDIDATE_THRESHOLD });
-    out.push({ id: im.id, patient: im.patient, truth: im.mitoses, dets: r.detections.map((d) => ({ x: d.x, y: d.y, score: d.score })) });
-    progress.update(k + 1, im.id);
+/** Parses --stain-augment: 'default', 'none', or key=value pairs of StainAugmentOptions (missing keys 0). */
+export function parseStainAugment(v: string): StainAugmentOptions | null {
+  if (v === 'none') return null;
+  if (v === 'default') return { ...DEFAULT_STAIN_AUGMENT };
+  const o: StainAugmentOptions = { hed: 0, brightness: 0, contrast: 0, saturation: 0, scale: 0, blur: 0 };
+  for (const part of v.split(',')) {
+    const [k, x, ...more] = part.split('=');
+    const n = Number(x);
+    if (more.length || !Object.hasOwn(o, k) || x === undefined || x.trim() === '' || !Number.isFinite(n)) {
+      throw new UsageError(`--stain-augment: '${part.slice(0, 40)}' is not key=number with a key of ${Object.keys(o).join(', ')} (or use 'default')`);
+    }
+    o[k as keyof StainAugmentOptions] = n;
   }
-  progress.done();
-  return out;
+  return o;
 }
 
 const posInt = (v: number) => Number.isInteger(v) && v > 0;
@@ -126,10 +133,35 @@ export interface LoadedData {
   fingerprint: unknown;
 }
 
-async function loadImages(roots: string[], layout: LayoutOption, mpp: number | undefined, trainMpp: number): Promise<LoadedData> {
+/** What a data-set folder holds: AMi-Br crops (AMI-BR.csv), class patch folders, or a labelled layout. */
+function folderKind(root: string): 'amibr' | 'patches' | 'fields' {
+  if (existsSync(join(root, 'AMI-BR.csv'))) return 'amibr';
+  if (existsSync(join(root, 'mitosis')) && existsSync(join(root, 'non-mitosis'))) return 'patches';
+  return 'fields';
+}
+
+async function loadImages(roots: string[], layout: LayoutOption, mpp: number | undefined, trainMpp: number, s: Pick<TrainSettings, 'spec' | 'cropMpp'>): Promise<LoadedData> {
   const images: TrainingImage[] = [];
   const fp: unknown[] = [];
   for (const [r, root] of roots.entries()) {
+    const kind = layout === 'auto' ? folderKind(root) : 'fields';
+    if (kind !== 'fields') {
+      // crops: patients are slides named by their data set (MIDOG21:002, TUPAC16:27), the same in
+      // every root, so that one slide's crops and patches stay on one side of every split
+      let skipped = 0;
+      const hooks = { onWarning: (file: string, reason: string) => (skipped++, console.error(`mitoscan train: warning: ${file}: ${reason}`)) };
+      const cropMpp = s.cropMpp ?? 0.25;
+      const loaded = kind === 'amibr'
+        ? await loadAmiBrCrops(root, { trainMpp, cropMpp, windowSize: s.spec.input.size, ...hooks })
+        : await loadPatchFolderImages(root, { trainMpp, mpp: cropMpp, windowSize: s.spec.input.size, patient: tupacAuxPatient, ...hooks });
+      if (!loaded.length) throw new Error(`${root}: no usable crops found`);
+      console.error(`mitoscan train: ${root}: ${loaded.length} ${kind === 'amibr' ? 'AMi-Br crops' : 'patches'} at ${cropMpp} µm/px${skipped ? `, ${skipped} skipped (above)` : ''}`);
+      for (const im of loaded) {
+        images.push(im);
+        fp.push([r, im.id, im.patient, im.image.width, im.image.height, cropMpp, im.mitoses.map((c) => [c.x, c.y]), im.region]);
+      }
+      continue;
+    }
     const items = await loadDataset(root, { layout, umPerPixel: mpp, onWarning: (m) => console.error(`mitoscan train: warning: ${m}`) });
     if (!items.length) throw new Error(`${root}: no labelled images found (check the folder and --layout)`);
     const progress = new Progress(`reading ${basename(resolve(root))}`, items.length);
@@ -155,6 +187,29 @@ async function loadImages(roots: string[], layout: LayoutOption, mpp: number | u
   return { images, description: roots.map((r) => resolve(r)).join(', '), fingerprint: fp };
 }
 
+/**
+ * Keeps the test patients out: --hold-out-patients plus about --hold-out of the others per data
+ * set (heldOutPatients), chosen before anything is trained. Returns the rest and the held-out list.
+ */
+function holdOut(data: LoadedData, s: TrainSettings): { data: LoadedData; heldOut?: { patients: string[]; images: number; mitoses: number; rule: string } } {
+  if (!s.holdOut && !s.holdOutPatients.length) return { data };
+  const patients = [...new Set(data.images.map((im) => im.patient))].sort();
+  for (const p of s.holdOutPatients) if (!patients.includes(p)) throw new UsageError(`--hold-out-patients: no image of patient '${p}' (patients look like ${patients.slice(0, 3).join(', ')})`);
+  const fixed = new Set(s.holdOutPatients);
+  const drawn = s.holdOut ? heldOutPatients(patients.filter((p) => !fixed.has(p)), s.holdOut, s.holdOutSeed) : [];
+  const test = new Set([...fixed, ...drawn]);
+  const kept = data.images.filter((im) => !test.has(im.patient));
+  const out = data.images.filter((im) => test.has(im.patient));
+  if (!kept.length) throw new UsageError('--hold-out: every patient was held out; nothing is left to train on');
+  const rule = `${s.holdOutPatients.length ? `${s.holdOutPatients.join(',')} + ` : ''}heldOutPatients(fraction ${s.holdOut}, seed ${s.holdOutSeed}) per data set`;
+  console.error(`mitoscan train: held out as a test set: ${test.size} patient(s), ${out.length} image(s), ${out.reduce((a, im) => a + im.mitoses.length, 0)} mitoses (${rule})`);
+  const fingerprint = { data: data.fingerprint, heldOut: [...test].sort() };
+  return {
+    data: { images: kept, description: `${data.description} (held out: ${[...test].sort().join(', ')})`, fingerprint },
+    heldOut: { patients: [...test].sort(), images: out.length, mitoses: out.reduce((a, im) => a + im.mitoses.length, 0), rule },
+  };
+}
+
 function sourceDate(): string {
   const s = process.env.SOURCE_DATE_EPOCH;
   if (s && /^\d+$/.test(s)) return new Date(Number(s) * 1000).toISOString();
@@ -173,17 +228,13 @@ function epochLine(r: EpochRecord, epochs: number, best: boolean): string {
 }
 
 /** What `train` and `crossval` read from the command line: the data, the net, the training set, the optimiser. */
-export interface TrainSettings {
-  spec: NetSpec;
-  trainMpp: number;
-  samples: number;
-  stage1Epochs: number;
-  stage1Samples?: number;
-  valFraction: number;
-  valSamples?: number;
-  blueRatio: boolean;
-  chooseThreshold: boolean;
-  opts: TrainOptions;
+export interface TrainSettings extends TrainFlowSettings {
+  /** µm/px of crops and patch folders. */
+  cropMpp?: number;
+  /** Share of patients kept out of training as a test set, and named ones. */
+  holdOut: number;
+  holdOutPatients: string[];
+  holdOutSeed: number;
   layout: LayoutOption;
   mpp?: number;
   /** N procedural fields instead of data set folders (0: use `roots`). */
@@ -220,6 +271,7 @@ export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSetting
       weightDecay: flagNumber(args, 'weight-decay', 1e-4, (v) => v >= 0),
       balance,
       augment: !flagBoolean(args, 'no-augment'),
+      stain: args.flags.has('stain-augment') ? parseStainAugment(flagString(args, 'stain-augment')!) : null,
       patience: flagNumber(args, 'patience', 5, nonNegInt),
       seed: flagNumber(args, 'seed', 1, Number.isInteger),
       progressEvery: flagNumber(args, 'progress-every', 10, posInt),
@@ -227,9 +279,10 @@ export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSetting
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const trainMpp = flagNumber(args, 'train-mpp', spec.name === 'compact20x' ? 0.4912 : 0.2456, (v) => v > 0);
   return {
     spec,
-    trainMpp: flagNumber(args, 'train-mpp', spec.name === 'compact20x' ? 0.4912 : 0.2456, (v) => v > 0),
+    trainMpp,
     samples: flagNumber(args, 'samples', 1_000_000, (v) => posInt(v) && v >= 2),
     stage1Epochs: flagNumber(args, 'stage1-epochs', 2, nonNegInt),
     stage1Samples: stage1SamplesFlag === undefined ? undefined : flagNumber(args, 'stage1-samples', 0, (v) => posInt(v) && v >= 2),
@@ -243,6 +296,13 @@ export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSetting
     synthetic,
     size: flagNumber(args, 'size', 512, (v) => posInt(v) && v >= 16),
     roots,
+    ...(args.flags.has('crop-mpp') ? { cropMpp: flagNumber(args, 'crop-mpp', 0.25, (v) => v >= 0.05 && v <= 10) } : {}),
+    holdOut: flagNumber(args, 'hold-out', 0, (v) => v >= 0 && v < 1),
+    holdOutPatients: (flagString(args, 'hold-out-patients') ?? '').split(',').map((x) => x.trim()).filter(Boolean),
+    holdOutSeed: flagNumber(args, 'hold-out-seed', 1, Number.isInteger),
+    ...(args.flags.has('exclusion-um') ? { exclusionPx: flagNumber(args, 'exclusion-um', 0, (v) => v > 0 && v <= 100) / trainMpp } : {}),
+    ...(flagBoolean(args, 'stain-normalise') ? { stainNormalise: true } : {}),
+    ...(args.flags.has('field-density') ? { fieldDensityPerMm2: flagNumber(args, 'field-density', 0, (v) => v > 0 && v <= 1e4) } : {}),
   };
 }
 
@@ -256,7 +316,7 @@ export async function loadTrainingData(s: TrainSettings): Promise<LoadedData> {
     progress.done();
     data = { images, description: `synthetic: ${n} procedural fields of ${s.size}x${s.size} px at ${s.trainMpp} µm/px (src/synth/tissue.ts, seeds ${SYNTHETIC_TRAIN_SEED_BASE}..${SYNTHETIC_TRAIN_SEED_BASE + n - 1})`, fingerprint: { synthetic: n, size: s.size } };
   } else {
-    data = await loadImages(s.roots, s.layout, s.mpp, s.trainMpp);
+    data = await loadImages(s.roots, s.layout, s.mpp, s.trainMpp, s);
   }
   const mitoses = data.images.reduce((a, im) => a + im.mitoses.length, 0);
   if (!mitoses) throw new Error(`no mitoses found in the ${data.images.length} image(s) of ${data.description}: training needs labelled mitosis centroids`);
@@ -264,217 +324,61 @@ export async function loadTrainingData(s: TrainSettings): Promise<LoadedData> {
 }
 
 /** One training run inside a command: where it checkpoints, how it logs, what it records. */
-export interface TrainJob {
-  /** Validation images, one flag per image (the T1/T2/T3 protocol's T2); default: a share of the patients (valFraction). */
-  validation?: boolean[];
-  /** Epochs instead of the settings' (the protocol's retraining for the first run's best epoch count). */
-  epochs?: number;
+export interface TrainJob extends Omit<TrainFlowJob, 'checkpoint' | 'date'> {
+  /** The checkpoint file (written atomically). */
   checkpoint: string;
-  resume: boolean;
-  /** The command line, for the provenance. */
-  command: string;
-  dataset: string;
-  /** Identifies the data in the checkpoint (a resumed run must see the same images). */
-  fingerprint: unknown;
   /** Start of every log line (default 'mitoscan train'). */
   tag?: string;
-  /** A threshold to record when none is chosen (the protocol's final net keeps the t chosen on T2). */
-  threshold?: number;
 }
 
-export interface Trained {
-  /** With its provenance (threshold, metrics, command); not yet saved. */
-  model: Model;
-  bestEpoch: number;
-  epochs: number;
-  /** One line for stdout. */
-  summary: string;
+/** A file as a checkpoint store: read when it exists, written atomically. */
+export function fileCheckpoint(path: string): CheckpointStore {
+  return {
+    name: path,
+    load: async () => (existsSync(path) ? readFileSync(path) : null),
+    save: (bytes) => writeFileAtomic(path, bytes),
+  };
+}
+
+/** Runs the detector over `images` for a threshold sweep (src/train/flow.ts), with a progress bar. */
+export function detectWithProgress(e: Engine, model: Model, images: readonly TrainingImage[], label: string): Promise<ScoredImage[]> {
+  return detectCandidates(e, model, images, progressHook(label));
+}
+
+/** A (done, total, extra) callback drawing a progress bar: created at done = 0 or 1, closed at total. */
+function progressHook(label: string): (done: number, total: number, extra?: string) => void {
+  let bar: Progress | null = null;
+  return (d, t, extra) => {
+    if (d <= 1 && !bar) bar = new Progress(label, t);
+    if (d > 0) bar?.update(d, extra);
+    if (d === t) {
+      bar?.done();
+      bar = null;
+    }
+  };
 }
 
 /**
- * Trains one net on `images` (already at s.trainMpp): the training set, the epochs with a
- * checkpoint after each, and the detection threshold of largest F1 on the validation images.
+ * Trains one net on `images` (already at s.trainMpp) with src/train/flow.ts, logging to stderr
+ * (lines prefixed with the tag, progress bars) and checkpointing to job.checkpoint.
  */
 export async function trainOnImages(e: Engine, images: TrainingImage[], s: TrainSettings, job: TrainJob): Promise<Trained> {
   const tag = job.tag ?? 'mitoscan train';
   const say = (m: string) => console.error(`${tag}: ${m}`);
-  const opts = job.epochs === undefined ? s.opts : { ...s.opts, epochs: job.epochs };
-  const { spec, trainMpp, samples, stage1Epochs, valSamples } = s;
-  const radiusPx = smoothingRadiusPx(trainMpp);
-  const mitoses = images.reduce((a, im) => a + im.mitoses.length, 0);
-  if (!mitoses) throw new Error(`no mitoses in the ${images.length} training image(s): training needs labelled mitosis centroids`);
-  if (job.validation && job.validation.length !== images.length) throw new Error(`train: ${job.validation.length} validation flags for ${images.length} images`);
-
-  // What a resumed run must share with the one that wrote the checkpoint (besides the options).
-  const runInfo: Record<string, unknown> = {
-    spec, trainMpp, data: job.fingerprint, samples, stage1Epochs, stage1Samples: s.stage1Samples ?? null, valFraction: s.valFraction,
-    valSamples: valSamples ?? null, blueRatio: s.blueRatio,
-    ...(job.validation ? { validation: job.validation.map((v) => (v ? 1 : 0)).join('') } : {}),
-  };
-  let store: ImageStore | null = null;
-  let trainer: Trainer | null = null;
-  try {
-    say(`${describeSpec(spec)} at ${trainMpp} µm/px on ${e.adapterName}; ${images.length} image(s), ${mitoses} mitoses`);
-    store = ImageStore.upload(e, images.map((im) => im.image));
-    let ck: Checkpoint | null = null;
-    if (job.resume) {
-      if (existsSync(job.checkpoint)) {
-        ck = decodeCheckpoint(readFileSync(job.checkpoint), job.checkpoint);
-        // progressEvery changes no result: it may differ
-        const cmpOpts = (o: TrainOptions) => ({ ...o, progressEvery: undefined }) as unknown as Record<string, unknown>;
-        const diffs = [...runDifferences(ck.run, runInfo), ...runDifferences(cmpOpts(ck.options), cmpOpts(opts))];
-        if (diffs.length) {
-          throw new Error(`${job.checkpoint}: this checkpoint was made with other settings:\n  ${diffs.join('\n  ')}\nrun the original command with --resume, or remove the checkpoint to start again`);
-        }
-        say(`resuming from ${job.checkpoint} after epoch ${ck.state.epoch}${ck.state.finished ? ' (the run had finished)' : ''}`);
-      } else {
-        say(`no checkpoint at ${job.checkpoint}: starting from the beginning`);
-      }
-    }
-
-    const save = async (state: TrainState, c: Omit<Checkpoint, 'state' | 'options' | 'run'>) => {
-      await writeFileAtomic(job.checkpoint, encodeCheckpoint({ ...c, state, options: opts, run: runInfo }));
-    };
-
-    let base: { spec: NetSpec; umPerPixel: number; normalisation: Model['normalisation'] };
-    let train: Checkpoint['train'];
-    let val: Checkpoint['val'];
-    let setInfo: Record<string, unknown>;
-    if (ck) {
-      base = { spec: ck.model.spec, umPerPixel: ck.model.umPerPixel, normalisation: ck.model.normalisation };
-      train = ck.train;
-      val = ck.val;
-      setInfo = (ck.model.provenance?.trainingSet as Record<string, unknown>) ?? {};
-      trainer = Trainer.resume(e, base, store, train, val, opts, ck.state);
-    } else {
-      const split = job.validation ? { isVal: job.validation, warning: undefined } : splitByPatient(images, s.valFraction, opts.seed);
-      if (split.warning) say(`warning: ${split.warning}`);
-      const normalisation = imageNormalisation(images.filter((_, i) => !split.isVal[i]).map((im) => im.image));
-      base = { spec, umPerPixel: trainMpp, normalisation };
-      let bar: Progress | null = null;
-      const set = await buildTrainingSet(e, store, images, split.isVal, base, {
-        radiusPx,
-        samples,
-        stage1Epochs,
-        stage1MaxSamples: s.stage1Samples,
-        valMaxSamples: valSamples,
-        blueRatioDilatePx: s.blueRatio ? 10 / trainMpp : undefined,
-        train: opts,
-        seed: opts.seed,
-      }, {
-        onStage: say,
-        onBatch: (p) => {
-          if (p.batch === 1) bar = new Progress(`  Cd epoch ${p.epoch}/${stage1Epochs}`, p.batches);
-          bar?.update(p.batch, batchInfo(p));
-          if (p.batch === p.batches) bar?.done();
-        },
-        onEpoch: (r) => console.error(`  Cd ${epochLine(r, stage1Epochs, false)}`),
-        onDense: (d, t) => {
-          if (d === 1) bar = new Progress('  D(p)', t);
-          bar?.update(d);
-          if (d === t) bar?.done();
-        },
-      });
-      train = set.train;
-      val = set.val;
-      const st = set.stats;
-      setInfo = {
-        radiusPx,
-        samples: train.length,
-        positives: st.trainPositives,
-        negatives: st.trainNegatives,
-        valSamples: val.length,
-        valPositives: st.valPositives,
-        stage1Epochs,
-        hardNegatives: stage1Epochs > 0 ? 'D(p)-weighted (two-stage)' : 'uniform',
-        blueRatio: s.blueRatio,
-        valImages: images.filter((_, i) => split.isVal[i]).map((im) => im.id),
-      };
-      say(
-        `training set ${train.length} samples (${st.trainPositives} mitosis pixels, d = ${radiusPx.toFixed(2)} px), ` +
-          `validation ${val.length} (${st.valPositives} mitosis pixels)` +
-          (st.meanD !== undefined ? `; mean D(p) ${f4(st.meanD)} over all negative pixels, ${f4(st.meanDChosen)} over the drawn negatives` : ''),
-      );
-      trainer = Trainer.create(e, { ...base, params: initModel(spec, opts.seed).params }, store, train, val, opts);
-      await save(await trainer.state(), { model: { ...base, provenance: { trainingSet: setInfo } }, train, val });
-    }
-
-    // ---- training ----
-    const t = trainer;
-    let bar: Progress | null = null;
-    let bestSoFar = ck?.state.best?.valLoss ?? Infinity;
-    const result = await t.run({
-      onBatch: (p) => {
-        if (p.batch === 1) bar = new Progress(`epoch ${p.epoch}/${p.epochs}`, p.batches);
-        bar?.update(p.batch, batchInfo(p));
-        if (p.batch === p.batches) bar?.done();
-      },
-      onEpoch: (r) => {
-        const best = r.valLoss !== undefined && r.valLoss < bestSoFar;
-        if (best) bestSoFar = r.valLoss!;
-        console.error(epochLine(r, opts.epochs, best));
-      },
-      checkpoint: (state) => save(state, { model: { ...base, provenance: { trainingSet: setInfo } }, train, val }),
-    });
-    if (result.stoppedEarly) say(`stopped early: no lower validation loss in ${opts.patience} epochs`);
-
-    const model: Model = { ...base, provenance: {}, params: result.params };
-
-    // ---- the detection threshold of largest F1 on the validation images (the paper's t0 on T2) ----
-    const valIds = new Set(Array.isArray(setInfo.valImages) ? (setInfo.valImages as string[]) : []);
-    const valImages = images.filter((im) => valIds.has(im.id));
-    let chosen: { threshold: number; f1: number; precision: number; recall: number; f1At035: number } | undefined;
-    if (s.chooseThreshold && valImages.some((im) => im.mitoses.length)) {
-      const per = await detectCandidates(e, model, valImages, 'choosing the threshold on the validation images');
-      const radius = contestRadiusPx(base.umPerPixel);
-      const best = bestThreshold(sweepThresholds(per, radius));
-      const at = scoresAt(per, radius, 0.35);
-      chosen = { threshold: best.threshold, f1: best.scores.f1, precision: best.scores.precision, recall: best.scores.recall, f1At035: at.f1 };
-      say(
-        `detection on ${valImages.length} validation image(s): best F1 ${f4(best.scores.f1)} (precision ${f4(best.scores.precision)}, ` +
-          `recall ${f4(best.scores.recall)}) at t = ${best.threshold.toFixed(4)}; F1 ${f4(at.f1)} at t = 0.35`,
-      );
-    } else if (s.chooseThreshold && job.threshold === undefined) {
-      say('no validation image with mitoses: the detection threshold is not chosen (detect uses 0.35)');
-    }
-
-    const b = result.best;
-    const metrics: Record<string, number> = {};
-    if (chosen) {
-      metrics.valF1 = chosen.f1;
-      metrics.valPrecision = chosen.precision;
-      metrics.valRecall = chosen.recall;
-      metrics.valF1At035 = chosen.f1At035;
-    }
-    if (b) {
-      metrics.trainLoss = b.trainLoss;
-      if (b.valLoss !== undefined) metrics.valLoss = b.valLoss;
-      if (b.valAccuracy !== undefined) metrics.valAccuracy = b.valAccuracy;
-      if (b.valAuc !== undefined && !Number.isNaN(b.valAuc)) metrics.valAuc = b.valAuc;
-    }
-    const threshold = chosen?.threshold ?? job.threshold;
-    const provenance: Provenance = {
-      ...(threshold !== undefined ? { threshold } : {}),
-      command: job.command,
-      dataset: job.dataset,
-      date: sourceDate(),
-      epochs: result.history.length,
-      bestEpoch: result.bestEpoch,
-      seed: opts.seed,
-      metrics,
-      trainingSet: setInfo,
-      training: { ...opts },
-      software: 'mitoscan 0.1.0',
-    };
-    const summary =
-      `${spec.name} at ${base.umPerPixel} µm/px, best epoch ${result.bestEpoch} of ${result.history.length}` +
-      (b?.valLoss !== undefined ? ` (val loss ${f4(b.valLoss)}, acc ${f4(b.valAccuracy)}, AUC ${f4(b.valAuc)})` : '') +
-      (chosen ? `; detection threshold ${chosen.threshold.toFixed(4)} (validation F1 ${f4(chosen.f1)})` : threshold !== undefined ? `; detection threshold ${threshold.toFixed(4)}` : '');
-    return { model: { ...model, provenance }, bestEpoch: result.bestEpoch, epochs: result.history.length, summary };
-  } finally {
-    trainer?.destroy();
-    store?.destroy();
-  }
+  let bar: Progress | null = null;
+  const { checkpoint, tag: _, ...rest } = job;
+  return trainFlow(e, images, s, { ...rest, checkpoint: fileCheckpoint(checkpoint), date: sourceDate() }, {
+    onLog: say,
+    onStage: say,
+    onBatch: (p, phase) => {
+      if (p.batch === 1) bar = new Progress(phase === 'cd' ? `  Cd epoch ${p.epoch}/${s.stage1Epochs}` : `epoch ${p.epoch}/${p.epochs}`, p.batches);
+      bar?.update(p.batch, batchInfo(p));
+      if (p.batch === p.batches) bar?.done();
+    },
+    onEpoch: (r, phase, info) => console.error(phase === 'cd' ? `  Cd ${epochLine(r, info.epochs, false)}` : epochLine(r, info.epochs, info.best)),
+    onDense: progressHook('  D(p)'),
+    onDetect: progressHook('choosing the threshold on the validation images'),
+  });
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -486,14 +390,19 @@ export async function run(argv: string[]): Promise<void> {
   checkFlags(args, [...TRAIN_FLAGS, 'out', 'checkpoint', 'resume', 'help']);
   const out = flagString(args, 'out');
   if (!out) throw new UsageError('--out <model file> is required');
+  await checkOutputFile(out);
   const settings = await parseTrainSettings(args);
   const checkpoint = flagString(args, 'checkpoint', `${out}.ckpt`)!;
+  await checkOutputFile(checkpoint, '--checkpoint');
   const resume = flagBoolean(args, 'resume');
-  const data = await loadTrainingData(settings);
+  const { data, heldOut } = holdOut(await loadTrainingData(settings), settings);
   const command = ['mitoscan', 'train', ...argv.filter((a) => a !== '--resume')].join(' ');
   const e: Engine = await createNodeEngine();
   try {
-    const r = await trainOnImages(e, data.images, settings, { checkpoint, resume, command, dataset: data.description, fingerprint: data.fingerprint });
+    const r = await trainOnImages(e, data.images, settings, {
+      checkpoint, resume, command, dataset: data.description, fingerprint: data.fingerprint,
+      ...(heldOut ? { provenance: { heldOut } } : {}),
+    });
     await saveModel(out, r.model);
     console.log(`wrote ${out}: ${r.summary}`);
   } finally {

@@ -99,6 +99,26 @@ describe('the two-stage training set', () => {
     expect(set.weights).toBeUndefined();
   });
 
+  it('a whole-image region and exclusion = d draw exactly the same samples as neither; a wider exclusion keeps negatives away', async () => {
+    const e = ctx.e;
+    const store = ImageStore.upload(e, images.map((im) => im.image));
+    const o = { radiusPx: D, samples: 500, stage1Epochs: 0, seed: 4 };
+    const plain = await buildTrainingSet(e, store, images, isVal, model, o);
+    const whole = images.map((im) => ({ ...im, region: { x0: 0, y0: 0, x1: 128, y1: 128 } }));
+    const same = await buildTrainingSet(e, store, whole, isVal, model, { ...o, exclusionPx: D });
+    expect(same.train).toEqual(plain.train);
+    expect(same.val).toEqual(plain.val);
+    expect(plain.stats.trainImagesWithoutNegatives).toBe(0);
+    const far = await buildTrainingSet(e, store, images, isVal, model, { ...o, exclusionPx: 3 * D });
+    store.destroy();
+    expect(far.stats.trainPositives).toBe(plain.stats.trainPositives);
+    for (const s of [...far.train, ...far.val])
+      if (s.label === 0) for (const c of images[s.image].mitoses) expect((s.x - c.x) ** 2 + (s.y - c.y) ** 2).toBeGreaterThanOrEqual(9 * D * D);
+    // the ring d <= r < 3d held negatives before
+    const inRing = plain.train.filter((s) => s.label === 0 && images[0].mitoses.some((c) => (s.x - c.x) ** 2 + (s.y - c.y) ** 2 < 9 * D * D));
+    expect(inRing.length).toBeGreaterThan(0);
+  });
+
   it('explains what is wrong', async () => {
     const e = ctx.e;
     const blank = images.map((im) => ({ ...im, mitoses: [] }));

@@ -32,6 +32,86 @@ export function mitosisMask(width: number, height: number, centroids: readonly P
   return mask;
 }
 
+/** A rectangle of pixels, half-open: x0 <= x < x1, y0 <= y < y1. */
+export interface Region {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+/**
+ * The centres whose whole S x S window lies inside a width x height image (real context, no
+ * mirrored pixels), with the trainer's window convention: the window of centre (cx, cy) covers
+ * columns cx - R .. cx - R + S - 1, R = floor(S / 2) (shaders/gather_patches.wgsl). Empty
+ * (x1 = x0 or y1 = y0) when the image is smaller than the window. Rotation (and scale)
+ * augmentation turns (and grows) the window, so its corners may reach up to about (sqrt(2) k - 1) R
+ * beyond this: `margin` (pixels, default 0) keeps the window that much further from the edges.
+ */
+export function cropRegion(width: number, height: number, windowSize: number, margin = 0): Region {
+  return windowRegion({ x0: 0, y0: 0, x1: width, y1: height }, windowSize, margin);
+}
+
+/** The centres whose whole S x S window (plus `margin`) lies inside `bounds` (see cropRegion); may be empty. */
+export function windowRegion(bounds: Region, windowSize: number, margin = 0): Region {
+  if (!Number.isInteger(windowSize) || windowSize < 1) throw new RangeError(`window size must be a positive integer, got ${windowSize}`);
+  if (!Number.isInteger(margin) || margin < 0) throw new RangeError(`window margin must be an integer >= 0, got ${margin}`);
+  const R = Math.floor(windowSize / 2) + margin;
+  const after = windowSize - 1 - Math.floor(windowSize / 2) + margin; // pixels right of / below the centre
+  const x0 = bounds.x0 + R, y0 = bounds.y0 + R;
+  return { x0, y0, x1: Math.max(x0, bounds.x1 - after), y1: Math.max(y0, bounds.y1 - after) };
+}
+
+/** The number of pixels of a region (0 when empty). */
+export function regionArea(r: Region): number {
+  return Math.max(0, r.x1 - r.x0) * Math.max(0, r.y1 - r.y0);
+}
+
+/** Throws unless `r` is an integer rectangle inside a width x height image (`name` says whose). */
+export function checkRegion(r: Region, width: number, height: number, name: string): void {
+  const ok = [r.x0, r.y0, r.x1, r.y1].every(Number.isInteger) && r.x0 >= 0 && r.y0 >= 0 && r.x1 <= width && r.y1 <= height && r.x1 >= r.x0 && r.y1 >= r.y0;
+  if (!ok) throw new RangeError(`${name}: region x ${r.x0}..${r.x1}, y ${r.y0}..${r.y1} (half-open) must be integers inside the ${width}x${height} image`);
+}
+
+/** A new mask: `mask` where the pixel lies inside `region`, `outside` elsewhere. */
+export function maskRegion(mask: Uint8Array, width: number, region: Region, outside: 0 | 1): Uint8Array {
+  const out = new Uint8Array(mask.length);
+  const height = mask.length / width;
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      out[i] = x >= region.x0 && x < region.x1 && y >= region.y0 && y < region.y1 ? mask[i] : outside;
+    }
+  return out;
+}
+
+/**
+ * The label masks of one image. `positive`: 1 at the mitosis pixels (closer than `radius` to a
+ * centroid) inside `region`. `excluded`: 1 where a negative may NOT be drawn: closer than
+ * `exclusion` (>= radius) to a centroid, or outside `region`. Without a region and with
+ * exclusion = radius both are the very same array (the plain paper's case).
+ */
+export function labelMasks(
+  width: number,
+  height: number,
+  centroids: readonly Point[],
+  p: { radius: number; exclusion?: number; region?: Region },
+): { positive: Uint8Array; excluded: Uint8Array } {
+  const exclusion = p.exclusion ?? p.radius;
+  if (!(exclusion >= p.radius)) throw new RangeError(`the negative exclusion radius (${exclusion} px) must be at least the mitosis radius d (${p.radius} px)`);
+  const disk = mitosisMask(width, height, centroids, p.radius);
+  const near = exclusion === p.radius ? disk : mitosisMask(width, height, centroids, exclusion);
+  if (!p.region) return { positive: disk, excluded: near };
+  return { positive: maskRegion(disk, width, p.region, 0), excluded: maskRegion(near, width, p.region, 1) };
+}
+
+/** The number of pixels where a negative may be drawn (excluded = 0 and, when given, allowed = 1). */
+export function eligibleNegatives(excluded: Uint8Array, allowed?: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < excluded.length; i++) if (!excluded[i] && (!allowed || allowed[i])) n++;
+  return n;
+}
+
 /** All positive pixels of an image. */
 export function positives(image: number, width: number, mask: Uint8Array): Sample[] {
   const out: Sample[] = [];

@@ -14,7 +14,7 @@ import { blueRatio, dilateDisk } from '../../engine/ops/image.js';
 import { denseMap, type RgbaImage } from '../model/dense.js';
 import { initModel, type LayerParams, type Model, type Normalisation } from '../model/model-file.js';
 import type { NetSpec } from '../model/spec.js';
-import { makeRng, mitosisMask, positives, sampleNegatives, shuffle, type Point, type Sample } from './sampling.js';
+import { checkRegion, eligibleNegatives, labelMasks, makeRng, positives, sampleNegatives, shuffle, type Point, type Region, type Sample } from './sampling.js';
 import { deriveSeed, ImageStore, Trainer, type EpochRecord, type TrainHooks, type TrainOptions } from './trainer.js';
 
 export interface TrainingImage {
@@ -24,11 +24,21 @@ export interface TrainingImage {
   image: RgbaImage;
   /** Mitosis centroids, pixels of `image`. */
   mitoses: Point[];
+  /**
+   * Where the labels are valid (half-open, pixels; default: the whole image): positives and
+   * negatives are drawn only here. For a crop around a figure: the centres whose whole window lies
+   * inside the crop (cropRegion), so that every training window sees real tissue. `mitoses` should
+   * still list every figure whose disk reaches into the region.
+   */
+  region?: Region;
 }
 
 export interface TrainingSetOptions {
   /** d: pixels closer than this to a centroid are mitosis pixels (10 px at 0.2456 µm/px). */
   radiusPx: number;
+  /** Negatives only at pixels at least this far from every centroid (default radiusPx; must be
+   * >= radiusPx). For crops around figures, e.g. 2d: the ring d <= r < 2d is neither label. */
+  exclusionPx?: number;
   /** Size of the final training set (positives + negatives; default 1,000,000). Negatives are
    * at least as many as positives. */
   samples: number;
@@ -67,12 +77,18 @@ export interface TrainingSet {
   allowed?: Uint8Array[];
   stats: {
     trainPositives: number;
+    /** Mitosis pixels of the training images before the draw that keeps `samples` (equal to trainPositives when all are kept). */
+    trainPositivesAvailable: number;
     trainNegatives: number;
     valPositives: number;
     valNegatives: number;
     /** Mean D over all eligible negative pixels of the training images, and over the drawn negatives. */
     meanD?: number;
     meanDChosen?: number;
+    /** Training / validation images without a single eligible negative pixel (region, exclusion
+     * radius and blue-ratio mask together): they give positives only. */
+    trainImagesWithoutNegatives: number;
+    valImagesWithoutNegatives: number;
   };
 }
 
@@ -82,6 +98,7 @@ const STREAM_CD_INIT = 102;
 const STREAM_CD_TRAIN = 103;
 const STREAM_FINAL = 104;
 const STREAM_VAL = 105;
+const STREAM_FINAL_POS = 107;
 
 /** Otsu's threshold of values (a 256-bin histogram between the minimum and the 99.5th percentile). */
 export function otsuThreshold(values: Float32Array): number {
@@ -175,7 +192,15 @@ export async function buildTrainingSet(
   const trainIdx = images.map((_, i) => i).filter((i) => !isVal[i]);
   const valIdx = images.map((_, i) => i).filter((i) => isVal[i]);
   if (!trainIdx.length) throw new Error('buildTrainingSet: no training images (all were put into validation)');
-  const masks = images.map((im) => mitosisMask(im.image.width, im.image.height, im.mitoses, opts.radiusPx));
+  if (opts.exclusionPx !== undefined && !(opts.exclusionPx >= opts.radiusPx)) {
+    throw new Error(`buildTrainingSet: the negative exclusion radius must be >= the mitosis radius (${opts.radiusPx} px), got ${opts.exclusionPx}`);
+  }
+  for (const im of images) if (im.region) checkRegion(im.region, im.image.width, im.image.height, `training image ${im.id}`);
+  // masks: positives (inside the region); negMasks: 1 = no negative here (near a centroid or
+  // outside the region). Without regions and exclusion they are the same arrays as ever.
+  const label = images.map((im) => labelMasks(im.image.width, im.image.height, im.mitoses, { radius: opts.radiusPx, exclusion: opts.exclusionPx, region: im.region }));
+  const masks = label.map((m) => m.positive);
+  const negMasks = label.map((m) => m.excluded);
   const pos = (idx: number[]) => idx.flatMap((i) => positives(i, images[i].image.width, masks[i]));
   const trainPos = pos(trainIdx);
   const valPos = pos(valIdx);
@@ -190,8 +215,17 @@ export async function buildTrainingSet(
     for (const im of images) allowed.push(await blueRatioMask(e, im.image, opts.blueRatioDilatePx, opts.blueRatioThreshold));
   }
   const negSource = (idx: number[], weights?: Float32Array[]) =>
-    idx.map((i) => ({ width: images[i].image.width, mask: masks[i], weight: weights?.[i], allowed: allowed?.[i] }));
+    idx.map((i) => ({ width: images[i].image.width, mask: negMasks[i], weight: weights?.[i], allowed: allowed?.[i] }));
   const remap = (s: Sample[], idx: number[]) => s.map((p) => ({ ...p, image: idx[p.image] }));
+  const eligible = images.map((_, i) => eligibleNegatives(negMasks[i], allowed?.[i]));
+  const withoutNeg = (idx: number[]) => idx.filter((i) => eligible[i] === 0).length;
+  if (trainIdx.every((i) => eligible[i] === 0)) {
+    throw new Error(
+      `buildTrainingSet: none of the ${trainIdx.length} training image(s) has a pixel eligible as a negative ` +
+        `(labelled regions too small for the exclusion radius ${opts.exclusionPx ?? opts.radiusPx} px, or everything masked): ` +
+        'add images with negatives (e.g. non-mitosis patches or whole fields), or lower exclusionPx / the window size',
+    );
+  }
 
   // stage 1: Sd and Cd
   let weights: Float32Array[] | undefined;
@@ -229,7 +263,14 @@ export async function buildTrainingSet(
     }
   }
 
-  // the final set
+  // the final set: `samples` in all. Every mitosis pixel while they are at most half of it (the
+  // paper's case); otherwise half of it drawn uniformly from them, so the size asked for holds.
+  const trainPosAll = trainPos.length;
+  if (2 * trainPos.length > opts.samples) {
+    const kept = pick(trainPos, Math.max(1, Math.floor(opts.samples / 2)), makeRng(deriveSeed(opts.seed, STREAM_FINAL_POS)));
+    hooks.onStage?.(`${trainPos.length} mitosis pixels are more than half of the ${opts.samples} samples asked for: ${kept.length} of them drawn uniformly`);
+    trainPos.splice(0, trainPos.length, ...kept);
+  }
   const nNeg = Math.max(opts.samples - trainPos.length, trainPos.length);
   const trainNeg = remap(sampleNegatives(negSource(trainIdx, weights), nNeg, makeRng(deriveSeed(opts.seed, STREAM_FINAL))), trainIdx);
   let val: Sample[] = [];
@@ -244,20 +285,24 @@ export async function buildTrainingSet(
       vp = pick(vp, Math.round((vp.length * valMax) / total), rng);
       vn = valMax - vp.length;
     }
-    const valNeg = remap(sampleNegatives(negSource(valIdx, weights), vn, rng), valIdx);
+    // validation images that all lack negatives (e.g. crops only) give positives only
+    const valNeg = valIdx.some((i) => eligible[i] > 0) ? remap(sampleNegatives(negSource(valIdx, weights), vn, rng), valIdx) : [];
     val = [...vp, ...valNeg];
   }
   const stats: TrainingSet['stats'] = {
     trainPositives: trainPos.length,
+    trainPositivesAvailable: trainPosAll,
     trainNegatives: trainNeg.length,
     valPositives: val.filter((s) => s.label === 1).length,
     valNegatives: val.filter((s) => s.label === 0).length,
+    trainImagesWithoutNegatives: withoutNeg(trainIdx),
+    valImagesWithoutNegatives: withoutNeg(valIdx),
   };
   if (weights) {
     let sum = 0, n = 0;
     for (const i of trainIdx)
-      for (let p = 0; p < masks[i].length; p++)
-        if (!masks[i][p] && (!allowed || allowed[i][p])) {
+      for (let p = 0; p < negMasks[i].length; p++)
+        if (!negMasks[i][p] && (!allowed || allowed[i][p])) {
           sum += weights[i][p];
           n++;
         }
@@ -290,4 +335,57 @@ export function splitByPatient(images: readonly { patient: string }[], fraction:
   const chosen = new Set(shuffle(patients.slice(), rng).slice(0, k));
   images.forEach((im, i) => (isVal[i] = chosen.has(im.patient)));
   return { isVal };
+}
+
+/** The dataset part of a patient id: the text before the first ':' ('MIDOG21:002' -> 'MIDOG21'; '' without one). */
+export function patientGroup(patient: string): string {
+  const k = patient.indexOf(':');
+  return k < 0 ? '' : patient.slice(0, k);
+}
+
+/**
+ * Whole patients for a test set, deterministic per seed and independent of the input order:
+ * within each dataset group (patientGroup: 'MIDOG21', 'TUPAC16', ...) about `fraction` of its
+ * patients, at least one when the group has two or more (so every dataset is represented on both
+ * sides) and never all of a group's patients. Sorted.
+ */
+export function heldOutPatients(patients: readonly string[], fraction: number, seed: number): string[] {
+  if (!(fraction >= 0 && fraction < 1)) throw new RangeError(`held-out fraction must be in [0, 1), got ${fraction}`);
+  const groups = new Map<string, string[]>();
+  for (const p of new Set(patients)) {
+    const g = patientGroup(p);
+    if (!groups.has(g)) groups.set(g, []);
+    groups.get(g)!.push(p);
+  }
+  const out: string[] = [];
+  if (fraction === 0) return out;
+  for (const g of [...groups.keys()].sort()) {
+    const ps = groups.get(g)!.sort();
+    if (ps.length < 2) continue;
+    let h = 0;
+    for (let i = 0; i < g.length; i++) h = (Math.imul(h, 31) + g.charCodeAt(i)) | 0;
+    const rng = makeRng(deriveSeed(seed, 107, h));
+    const k = Math.min(ps.length - 1, Math.max(1, Math.round(fraction * ps.length)));
+    out.push(...shuffle(ps.slice(), rng).slice(0, k));
+  }
+  return out.sort();
+}
+
+/**
+ * A slide-level (patient-level) train/test split: `test` is the set of test patients, or a
+ * fraction for heldOutPatients (with `seed`). No patient is on both sides.
+ */
+export function splitBySlide<T extends { patient: string }>(
+  images: readonly T[],
+  test: ReadonlySet<string> | number,
+  seed = 0,
+): { train: T[]; test: T[]; isTest: boolean[]; testPatients: string[] } {
+  const chosen = typeof test === 'number' ? new Set(heldOutPatients(images.map((im) => im.patient), test, seed)) : test;
+  const isTest = images.map((im) => chosen.has(im.patient));
+  return {
+    train: images.filter((_, i) => !isTest[i]),
+    test: images.filter((_, i) => isTest[i]),
+    isTest,
+    testPatients: [...new Set(images.filter((_, i) => isTest[i]).map((im) => im.patient))].sort(),
+  };
 }
