@@ -30,14 +30,17 @@ export function flagString(args: ParsedArgs, name: string, fallback?: string): s
   const v = args.flags.get(name);
   if (v === undefined) return fallback;
   if (v === true) throw new UsageError(`--${name} needs a value`);
+  // `--out=` or `--threshold ""` is a mistake (an unset shell variable), never a value
+  if (!v.trim()) throw new UsageError(`--${name} needs a value (got an empty one)`);
   return v;
 }
 
 export function flagNumber(args: ParsedArgs, name: string, fallback: number, check?: (v: number) => boolean): number {
   const s = flagString(args, name);
   if (s === undefined) return fallback;
-  const v = Number(s);
-  if (!Number.isFinite(v) || (check && !check(v))) throw new UsageError(`--${name}: '${s}' is not a valid value`);
+  // Number() reads '', ' ', '0x10' and '1_0' loosely: only decimal numbers are accepted
+  const v = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(s) ? Number(s) : NaN;
+  if (!Number.isFinite(v) || (check && !check(v))) throw new UsageError(`--${name}: '${printableArg(s)}' is not a valid value`);
   return v;
 }
 
@@ -52,4 +55,24 @@ export function flagBoolean(args: ParsedArgs, name: string): boolean {
   if (v === undefined) return false;
   if (v !== true) throw new UsageError(`--${name} takes no value`);
   return true;
+}
+
+/** A command-line value made safe to echo: control characters escaped, cut to 60 characters. */
+export function printableArg(s: string): string {
+  const esc = s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return esc.length > 60 ? `${esc.slice(0, 60)}...` : esc;
+}
+
+/** µm per pixel that mitoscan accepts anywhere (a model's, --mpp): 0.01 (far beyond any optical scanner) to 100 (a 1x thumbnail). */
+export const MIN_UM_PER_PIXEL = 0.01;
+export const MAX_UM_PER_PIXEL = 100;
+
+/** `--mpp`: a number within [MIN_UM_PER_PIXEL, MAX_UM_PER_PIXEL], else a usage error that says the range. */
+export function flagMpp(args: ParsedArgs, name = 'mpp'): number | undefined {
+  if (!args.flags.has(name)) return undefined;
+  const v = flagNumber(args, name, 0);
+  if (!(v >= MIN_UM_PER_PIXEL && v <= MAX_UM_PER_PIXEL)) {
+    throw new UsageError(`--${name}: ${v} µm per pixel is outside ${MIN_UM_PER_PIXEL}..${MAX_UM_PER_PIXEL} (40x scans are about 0.25, 20x about 0.5)`);
+  }
+  return v;
 }

@@ -7,21 +7,22 @@
 // Writes into --out, per image (src/detect/report.ts): <name>.csv, <name>.json, <name>.geojson,
 // <name>.overlay.png, <name>.heatmap.png; and summary.csv (one row per image). A bad image is
 // reported on stderr and skipped; the command then exits with status 1 after the others are done.
-import { readFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { createNodeEngine } from '../engine/node.js';
 import { parseXyCsv, type Centroid } from '../src/datasets/labels.js';
-import { DEFAULT_THRESHOLD, detectMitoses, PRESETS, type Preset } from '../src/detect/detector.js';
+import { detectMitoses, PRESETS, type Preset } from '../src/detect/detector.js';
+import { badRecordedThreshold, DEFAULT_THRESHOLD, modelThreshold, recordedThreshold } from '../src/detect/threshold.js';
 import { writeReport } from '../src/detect/report.js';
 import type { Scores } from '../src/eval/score.js';
-import { rescaleToMpp } from '../src/io/image.js';
+import { MAX_IMAGE_PIXELS, rescaleToMpp } from '../src/io/image.js';
 import type { Engine } from '../engine/engine.js';
 import { largestTile, maxTensorBytes } from '../src/model/dense.js';
 import type { Model } from '../src/model/model-file.js';
 import { loadDefaultModel } from '../src/node/default-model.js';
-import { readImageFile, readImagePageCount, writeFileAtomic } from '../src/node/files.js';
+import { checkExistingResults, checkOutputDir, checkRegularFile, lockOutputDir, readImageFile, readRegularFile, readImagePageCount, writeFileAtomic } from '../src/node/files.js';
 import { loadModel } from '../src/node/model-io.js';
-import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './args.js';
+import { checkFlags, flagBoolean, flagMpp, flagNumber, flagString, parseArgs, UsageError } from './args.js';
+import { windowSize } from '../src/model/spec.js';
 import { formatSeconds, Progress } from './progress.js';
 import { table } from './table.js';
 
@@ -44,22 +45,19 @@ options:
   --page <n>|all                   page of multi-page TIFFs (0 = first; default 0); all: every page,
                                    written as <name>.p<k>.*
   --tile <px>                      dense-evaluation tile size (default: automatic)
+  --force                          replace the results of an earlier run in --out (without it, an
+                                   --out that already holds files this run would write is refused)
 
 writes, per image <name>: <name>.csv (x,y,score), <name>.json, <name>.geojson (QuPath points),
 <name>.overlay.png, <name>.heatmap.png; and summary.csv with the counts of every image.`;
 
-const FLAGS = ['model', 'preset', 'threshold', 'mpp', 'out', 'truth', 'no-heatmap', 'page', 'tile', 'help'];
+const FLAGS = ['model', 'preset', 'threshold', 'mpp', 'out', 'truth', 'no-heatmap', 'page', 'tile', 'force', 'help'];
 
-/** The operating threshold a model file records (provenance.threshold, chosen by `train`), if a valid one. */
-export function recordedThreshold(model: Model): number | undefined {
-  const t = model.provenance?.threshold;
-  return typeof t === 'number' && t >= 0 && t < 1 ? t : undefined;
-}
+/** The files detect writes per image <name> (src/detect/report.ts), besides summary.csv. */
+export const IMAGE_OUTPUTS = ['csv', 'json', 'geojson', 'overlay.png', 'heatmap.png'];
 
-/** The threshold a model records, else the paper's t0 = 0.35. */
-export function modelThreshold(model: Model): number {
-  return recordedThreshold(model) ?? DEFAULT_THRESHOLD;
-}
+// The threshold rule lives in src/detect/threshold.ts (shared with the library and the page).
+export { modelThreshold, recordedThreshold };
 
 /** Loads `--model a,b` (or the embedded default model) and checks that the nets share one resolution. */
 export async function loadModels(modelArg: string | undefined): Promise<{ models: Model[]; names: string[] }> {
@@ -72,7 +70,13 @@ export async function loadModels(modelArg: string | undefined): Promise<{ models
     names = modelArg.split(',').map((s) => s.trim()).filter(Boolean);
     if (!names.length) throw new UsageError('--model: no file given');
     models = [];
-    for (const p of names) models.push(await loadModel(p));
+    for (const p of names) {
+      await checkRegularFile(p, 'model file'); // a FIFO or /dev/zero would be read for ever
+      const m = await loadModel(p);
+      const bad = badRecordedThreshold(m);
+      if (bad) throw new Error(`${p}: ${bad}; the file is corrupt (retrain it, or give --threshold)`);
+      models.push(m);
+    }
   }
   const mpp = models[0].umPerPixel;
   models.forEach((m, i) => {
@@ -119,6 +123,17 @@ export function detectionSteps(e: Engine, models: readonly Model[], preset: Pres
   return steps;
 }
 
+/** Refuses an image that resampling to the model's resolution would make smaller than the net's window or too large. */
+export function checkResampledSize(path: string, width: number, height: number, imageMpp: number, model: Model): void {
+  const f = imageMpp / model.umPerPixel;
+  if (Math.abs(f - 1) <= 1e-6) return;
+  const W = Math.max(1, Math.round(width * f)), H = Math.max(1, Math.round(height * f));
+  const S = windowSize(model.spec);
+  const at = `at ${imageMpp} µm/px the ${width}x${height} image is resampled to ${W}x${H} at the net's ${model.umPerPixel} µm/px`;
+  if (Math.min(W, H) < S) throw new Error(`${path}: ${at}, smaller than the net's ${S}x${S} window; check --mpp (40x scans are about 0.25 µm/px)`);
+  if (W * H > MAX_IMAGE_PIXELS) throw new Error(`${path}: ${at}, more than the ${MAX_IMAGE_PIXELS / 1e6} megapixels mitoscan handles at once; check --mpp, or crop the image into fields`);
+}
+
 function csvField(s: string): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
@@ -138,18 +153,18 @@ interface ImageRow {
 }
 
 async function readTruth(path: string): Promise<Centroid[]> {
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readRegularFile(path, 'truth file', 256 * 1024 * 1024);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new Error(err.code === 'ENOENT' ? `${path}: no such truth file (--truth expects an x,y csv per image)` : `${path}: could not read the truth file (${err.message})`);
+    const msg = (e as Error).message;
+    throw new Error(msg.endsWith('no such truth file') ? `${path}: no such truth file (--truth expects an x,y csv per image)` : msg);
   }
-  return parseXyCsv(text, path);
+  return parseXyCsv(new TextDecoder('utf-8').decode(bytes), path);
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, ['help', 'no-heatmap']);
+  const args = parseArgs(argv, ['help', 'no-heatmap', 'force']);
   if (args.flags.has('help')) {
     console.log(USAGE);
     return;
@@ -157,15 +172,17 @@ export async function run(argv: string[]): Promise<void> {
   checkFlags(args, FLAGS);
   const images = args.positionals;
   if (!images.length) throw new UsageError('no image given');
+  if (images.some((p) => !p.trim())) throw new UsageError('no input file given: an image path is empty');
   const preset = flagString(args, 'preset', 'DNNf1') as Preset;
   if (!Object.hasOwn(PRESETS, preset)) throw new UsageError(`--preset: '${preset}' is not one of ${Object.keys(PRESETS).join(', ')}`);
   const fixedT = args.flags.has('threshold') ? flagNumber(args, 'threshold', 0, (v) => v >= 0 && v < 1) : undefined;
-  const mppFlag = args.flags.has('mpp') ? flagNumber(args, 'mpp', 0, (v) => v > 0) : undefined;
+  const mppFlag = flagMpp(args);
   const allPages = flagString(args, 'page') === 'all';
   const page = allPages ? 0 : flagNumber(args, 'page', 0, (v) => Number.isInteger(v) && v >= 0);
-  const tile = args.flags.has('tile') ? flagNumber(args, 'tile', 0, (v) => Number.isInteger(v) && v >= 16) : undefined;
+  const tile = args.flags.has('tile') ? flagNumber(args, 'tile', 0, (v) => Number.isInteger(v) && v >= 16 && v <= 16384) : undefined;
   const outDir = resolve(flagString(args, 'out') ?? 'mitoscan-out');
   const wantMap = !args.flags.has('no-heatmap');
+  const force = flagBoolean(args, 'force');
   const truthArg = flagString(args, 'truth');
   const truthPaths = truthArg?.split(',').map((s) => s.trim()).filter(Boolean);
   if (truthPaths && allPages) throw new UsageError('--truth cannot be paired with --page all (one truth file per image); detect one page at a time');
@@ -173,6 +190,7 @@ export async function run(argv: string[]): Promise<void> {
     throw new UsageError(`--truth: ${truthPaths.length} truth file(s) for ${images.length} image(s); give one x,y csv per image, in the same order, separated by commas`);
   }
 
+  await checkOutputDir(outDir); // before any work: a bad --out fails now, not after the last image
   const { models, names: modelNames } = await loadModels(flagString(args, 'model'));
   const modelMpp = models[0].umPerPixel;
   const mpp = mppFlag ?? modelMpp;
@@ -196,123 +214,140 @@ export async function run(argv: string[]): Promise<void> {
     }
   }
 
-  const rows: ImageRow[] = [];
-  const started = Date.now();
-  const e = await createNodeEngine();
+  // One run at a time per folder (two would each write a summary.csv of only their own images),
+  // and no silent overwrite of an earlier run's results.
+  const lock = await lockOutputDir(outDir, ['mitoscan', 'detect', ...argv].join(' '), { onWarning: (m) => console.error(`mitoscan detect: warning: ${m}`) });
   try {
-    for (const [i, job] of jobs.entries()) {
-      const { path, page } = job;
-      const row: ImageRow = { path, name: job.name, ...(job.paged ? { page } : {}) };
-      rows.push(row);
-      let progress: Progress | undefined;
-      try {
-        const t0 = Date.now();
-        const image = await readImageFile(path, page ? { page } : undefined);
-        row.width = image.width;
-        row.height = image.height;
-        const truth = job.truth;
-        if (truth) {
-          for (const c of truth) {
-            if (c.x < -0.5 || c.y < -0.5 || c.x > image.width - 0.5 || c.y > image.height - 0.5) {
-              throw new Error(`${job.truthPath}: the point (${c.x}, ${c.y}) lies outside the ${image.width}x${image.height} image ${path}; is the file x,y (not row,col) and for this image?`);
+    const outputs = ['summary.csv', ...jobs.flatMap((j) => IMAGE_OUTPUTS.map((x) => `${j.name}.${x}`))];
+    const replaced = await checkExistingResults(outDir, outputs, force);
+    if (replaced.length) console.error(`mitoscan detect: --force: replacing ${replaced.length} file(s) of an earlier run in ${outDir}`);
+    await detectAll();
+  } finally {
+    lock.release();
+  }
+
+  async function detectAll(): Promise<void> {
+    const rows: ImageRow[] = [];
+    const started = Date.now();
+    // the GPU opens with the first readable image: a run whose images all fail never starts it
+    let engine: Engine | undefined;
+    try {
+      for (const [i, job] of jobs.entries()) {
+        const { path, page } = job;
+        const row: ImageRow = { path, name: job.name, ...(job.paged ? { page } : {}) };
+        rows.push(row);
+        let progress: Progress | undefined;
+        try {
+          const t0 = Date.now();
+          const image = await readImageFile(path, page ? { page } : undefined);
+          row.width = image.width;
+          row.height = image.height;
+          checkResampledSize(path, image.width, image.height, mpp, models[0]);
+          const e = (engine ??= await createNodeEngine());
+          const truth = job.truth;
+          if (truth) {
+            for (const c of truth) {
+              if (c.x < -0.5 || c.y < -0.5 || c.x > image.width - 0.5 || c.y > image.height - 0.5) {
+                throw new Error(`${job.truthPath}: the point (${c.x}, ${c.y}) lies outside the ${image.width}x${image.height} image ${path}; is the file x,y (not row,col) and for this image?`);
+              }
             }
           }
-        }
-        const label = `detect ${jobs.length > 1 ? `${i + 1}/${jobs.length} ` : ''}${basename(path)}${job.paged ? ` page ${page}` : ''}`;
-        const bar = new Progress(label, detectionSteps(e, models, preset, image.width, image.height, mpp, tile));
-        progress = bar;
-        bar.update(0);
-        let step = 0;
-        const res = await detectMitoses(e, models, image, {
-          preset,
-          threshold,
-          umPerPixel: mpp,
-          rescale: rescaleToMpp,
-          keepMap: wantMap,
-          tileSize: tile,
-          onProgress: () => bar.update(++step),
-        });
-        bar.done();
-        progress = undefined;
-        row.seconds = (Date.now() - t0) / 1000;
-        row.count = res.detections.length;
-        const rep = await writeReport(
-          outDir,
-          {
-            name: job.name,
-            imageName: resolve(path),
-            image,
+          const label = `detect ${jobs.length > 1 ? `${i + 1}/${jobs.length} ` : ''}${basename(path)}${job.paged ? ` page ${page}` : ''}`;
+          const bar = new Progress(label, detectionSteps(e, models, preset, image.width, image.height, mpp, tile));
+          progress = bar;
+          bar.update(0);
+          let step = 0;
+          const res = await detectMitoses(e, models, image, {
+            preset,
+            threshold,
             umPerPixel: mpp,
-            detections: res.detections,
-            map: res.map,
-            truth,
-            meta: {
-              models: modelNames.slice(0, nets).map((m) => (m.startsWith('(') ? m : resolve(m))),
-              nets: models.slice(0, nets).map((m) => m.spec.name),
-              preset,
-              threshold,
-              modelUmPerPixel: modelMpp,
-              smoothingRadiusPx: res.radius,
-              resampled: res.scale !== 1,
-              page,
-              seconds: row.seconds,
+            rescale: rescaleToMpp,
+            keepMap: wantMap,
+            tileSize: tile,
+            onProgress: () => bar.update(++step),
+          });
+          bar.done();
+          progress = undefined;
+          row.seconds = (Date.now() - t0) / 1000;
+          row.count = res.detections.length;
+          const rep = await writeReport(
+            outDir,
+            {
+              name: job.name,
+              imageName: resolve(path),
+              image,
+              umPerPixel: mpp,
+              detections: res.detections,
+              map: res.map,
+              truth,
+              meta: {
+                models: modelNames.slice(0, nets).map((m) => (m.startsWith('(') ? m : resolve(m))),
+                nets: models.slice(0, nets).map((m) => m.spec.name),
+                preset,
+                threshold,
+                modelUmPerPixel: modelMpp,
+                smoothingRadiusPx: res.radius,
+                resampled: res.scale !== 1,
+                page,
+                seconds: row.seconds,
+              },
             },
-          },
-          writeFileAtomic,
-        );
-        if (truth) {
-          row.truth = truth.length;
-          row.scores = rep.scores;
+            writeFileAtomic,
+          );
+          if (truth) {
+            row.truth = truth.length;
+            row.scores = rep.scores;
+          }
+        } catch (err) {
+          if (progress && process.stderr.isTTY) process.stderr.write('\n'); // end the bar's line
+          const msg = err instanceof Error ? err.message : String(err);
+          row.error = msg.includes(path) ? msg : `${path}: ${msg}`;
+          console.error(`mitoscan detect: ${row.error}`);
         }
-      } catch (err) {
-        if (progress && process.stderr.isTTY) process.stderr.write('\n'); // end the bar's line
-        const msg = err instanceof Error ? err.message : String(err);
-        row.error = msg.includes(path) ? msg : `${path}: ${msg}`;
-        console.error(`mitoscan detect: ${row.error}`);
       }
+    } finally {
+      engine?.destroy();
     }
-  } finally {
-    e.destroy();
-  }
 
-  // summary.csv and the table
-  const withTruth = !!truths;
-  const header = ['image', ...(allPages ? ['page'] : []), 'name', 'width', 'height', 'count', 'seconds', ...(withTruth ? ['truth', 'tp', 'fp', 'fn', 'precision', 'recall', 'f1'] : []), 'error'];
-  const f3 = (v: number | undefined) => (v === undefined ? '' : v.toFixed(3));
-  const csvRows = rows.map((r) => [
-    csvField(r.path),
-    ...(allPages ? [`${r.page ?? ''}`] : []),
-    r.name,
-    `${r.width ?? ''}`,
-    `${r.height ?? ''}`,
-    `${r.count ?? ''}`,
-    r.seconds === undefined ? '' : r.seconds.toFixed(2),
-    ...(withTruth ? [`${r.truth ?? ''}`, `${r.scores?.tp ?? ''}`, `${r.scores?.fp ?? ''}`, `${r.scores?.fn ?? ''}`, f3(r.scores?.precision), f3(r.scores?.recall), f3(r.scores?.f1)] : []),
-    csvField(r.error ?? ''),
-  ]);
-  await writeFileAtomic(join(outDir, 'summary.csv'), [header.join(','), ...csvRows.map((r) => r.join(','))].join('\n') + '\n');
+    // summary.csv and the table
+    const withTruth = !!truths;
+    const header = ['image', ...(allPages ? ['page'] : []), 'name', 'width', 'height', 'count', 'seconds', ...(withTruth ? ['truth', 'tp', 'fp', 'fn', 'precision', 'recall', 'f1'] : []), 'error'];
+    const f3 = (v: number | undefined) => (v === undefined ? '' : v.toFixed(3));
+    const csvRows = rows.map((r) => [
+      csvField(r.path),
+      ...(allPages ? [`${r.page ?? ''}`] : []),
+      r.name,
+      `${r.width ?? ''}`,
+      `${r.height ?? ''}`,
+      `${r.count ?? ''}`,
+      r.seconds === undefined ? '' : r.seconds.toFixed(2),
+      ...(withTruth ? [`${r.truth ?? ''}`, `${r.scores?.tp ?? ''}`, `${r.scores?.fp ?? ''}`, `${r.scores?.fn ?? ''}`, f3(r.scores?.precision), f3(r.scores?.recall), f3(r.scores?.f1)] : []),
+      csvField(r.error ?? ''),
+    ]);
+    await writeFileAtomic(join(outDir, 'summary.csv'), [header.join(','), ...csvRows.map((r) => r.join(','))].join('\n') + '\n');
 
-  const failed = rows.filter((r) => r.error);
-  const tRows = [['image', 'size', 'count', 'seconds', ...(withTruth ? ['truth', 'TP', 'FP', 'FN', 'F1'] : [])]];
-  const shown = (r: ImageRow) => basename(r.path) + (r.page !== undefined ? ` p${r.page}` : '');
-  for (const r of rows) {
-    if (r.error) tRows.push([shown(r), r.width ? `${r.width}x${r.height}` : '-', 'failed', '-', ...(withTruth ? ['-', '-', '-', '-', '-'] : [])]);
-    else
-      tRows.push([
-        shown(r),
-        `${r.width}x${r.height}`,
-        `${r.count}`,
-        r.seconds!.toFixed(1),
-        ...(withTruth ? [`${r.truth}`, `${r.scores!.tp}`, `${r.scores!.fp}`, `${r.scores!.fn}`, r.scores!.f1.toFixed(3)] : []),
-      ]);
-  }
-  console.log(
-    `mitoscan detect: ${rows.length - failed.length}/${rows.length} image(s), ${preset} with ${nets} net(s) (${models.slice(0, nets).map((m) => m.spec.name).join(', ')}) at ${modelMpp} µm/px, ` +
-      `threshold ${threshold}, images at ${mpp} µm/px, ${formatSeconds((Date.now() - started) / 1000)}`,
-  );
-  console.log(table(tRows));
-  console.log(`wrote ${outDir}/{<name>.csv,.json,.geojson,.overlay.png${wantMap ? ',.heatmap.png' : ''}} and summary.csv`);
-  if (failed.length) {
-    throw new Error(`${failed.length} of ${rows.length} image(s) failed: ${failed.map((r) => r.path).join(', ')} (see the messages above)`);
+    const failed = rows.filter((r) => r.error);
+    const tRows = [['image', 'size', 'count', 'seconds', ...(withTruth ? ['truth', 'TP', 'FP', 'FN', 'F1'] : [])]];
+    const shown = (r: ImageRow) => basename(r.path) + (r.page !== undefined ? ` p${r.page}` : '');
+    for (const r of rows) {
+      if (r.error) tRows.push([shown(r), r.width ? `${r.width}x${r.height}` : '-', 'failed', '-', ...(withTruth ? ['-', '-', '-', '-', '-'] : [])]);
+      else
+        tRows.push([
+          shown(r),
+          `${r.width}x${r.height}`,
+          `${r.count}`,
+          r.seconds!.toFixed(1),
+          ...(withTruth ? [`${r.truth}`, `${r.scores!.tp}`, `${r.scores!.fp}`, `${r.scores!.fn}`, r.scores!.f1.toFixed(3)] : []),
+        ]);
+    }
+    console.log(
+      `mitoscan detect: ${rows.length - failed.length}/${rows.length} image(s), ${preset} with ${nets} net(s) (${models.slice(0, nets).map((m) => m.spec.name).join(', ')}) at ${modelMpp} µm/px, ` +
+        `threshold ${threshold}, images at ${mpp} µm/px, ${formatSeconds((Date.now() - started) / 1000)}`,
+    );
+    console.log(table(tRows));
+    console.log(`wrote ${outDir}/{<name>.csv,.json,.geojson,.overlay.png${wantMap ? ',.heatmap.png' : ''}} and summary.csv`);
+    if (failed.length) {
+      throw new Error(`${failed.length} of ${rows.length} image(s) failed: ${failed.map((r) => r.path).join(', ')} (see the messages above)`);
+    }
   }
 }

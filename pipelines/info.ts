@@ -8,7 +8,8 @@ import type { Model } from '../src/model/model-file.js';
 import { describeSpec, layerShapes, paramCount, windowSize } from '../src/model/spec.js';
 import { defaultModelPath } from '../src/node/default-model.js';
 import { loadModel } from '../src/node/model-io.js';
-import { checkFlags, parseArgs } from './args.js';
+import { checkFlags, parseArgs, UsageError } from './args.js';
+import { checkRegularFile } from '../src/node/files.js';
 import { table } from './table.js';
 
 const USAGE = `usage: mitoscan info [model.mitoscan...] [--json]
@@ -26,6 +27,12 @@ function layerRow(s: ReturnType<typeof layerShapes>[number]): string[] {
   const kind = l.type === 'conv' ? `C ${l.k}x${l.k}` : l.type === 'maxpool' ? `MP ${l.k}x${l.k}` : 'FC';
   const out = l.type === 'fc' ? `${s.maps}` : `${s.maps} x ${s.size}x${s.size}`;
   return [`${s.index}`, kind, out, s.weights ? s.weights.toLocaleString('en-US') : ''];
+}
+
+/** Text from a file on one line: control characters (newlines too) escaped, cut to 200 characters. */
+function oneLine(s: string): string {
+  const esc = s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => (c === '\n' ? '\\n' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return esc.length > 200 ? `${esc.slice(0, 200)}...` : esc;
 }
 
 function value(v: unknown): string {
@@ -53,9 +60,12 @@ export function describeModel(model: Model, path: string, bytes?: number): strin
       .join('\n'),
     'provenance:',
   ];
-  const prov = Object.entries(model.provenance ?? {});
-  if (!prov.length) lines.push('  (none recorded)');
-  for (const [k, v] of prov) lines.push(`  ${k}: ${value(v)}`);
+  const p: unknown = model.provenance;
+  // a provenance that is not an object (a string, a number, a list) is printed as one value, on one line
+  const prov = p !== null && typeof p === 'object' && !Array.isArray(p) ? Object.entries(p) : undefined;
+  if (p === undefined || p === null || (prov && !prov.length)) lines.push('  (none recorded)');
+  else if (!prov) lines.push(`  ${oneLine(value(p))}`);
+  else for (const [k, v] of prov) lines.push(`  ${oneLine(k)}: ${oneLine(value(v))}`);
   return lines.join('\n');
 }
 
@@ -69,6 +79,8 @@ export async function run(argv: string[]): Promise<void> {
   const paths = args.positionals.length ? args.positionals : [defaultModelPath()];
   const out: string[] = [];
   for (const p of paths) {
+    if (!p.trim()) throw new UsageError('no model file given: the path is empty');
+    await checkRegularFile(p, 'model file'); // a FIFO or /dev/zero would be read for ever
     const model = await loadModel(p);
     const bytes = (await stat(p)).size;
     if (args.flags.has('json')) {

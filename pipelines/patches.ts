@@ -7,15 +7,15 @@
 // training patients of the split otherwise), a results JSON with every held-out score, and a summary
 // table on stdout. --positives scores extra images that are all mitoses (e.g. a multi-page TIFF of
 // MIDOG figures) and reports the share called mitosis at p > 0.5.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Engine } from '../engine/engine.js';
 import { createNodeEngine } from '../engine/node.js';
-import { decodeImagePages, rescaleToMpp, type RgbaImage } from '../src/io/image.js';
+import { decodeImagePages, ImageFormatError, rescaleToMpp, type RgbaImage } from '../src/io/image.js';
 import type { Model } from '../src/model/model-file.js';
 import { describeSpec } from '../src/model/spec.js';
 import { loadPatchFolders } from '../src/node/datasets.js';
-import { readImageFile, writeFileAtomic } from '../src/node/files.js';
+import { checkOutputFile, MAX_FILE_BYTES, readImageFile, readRegularFile, writeFileAtomic } from '../src/node/files.js';
 import { saveModel } from '../src/node/model-io.js';
 import { patchFolds, pooledScores, scorePatches, trainPatchModel, type LabelledPatch, type PatchFoldResult } from '../src/train/patch-folders.js';
 import { trainOptions, type BatchProgress, type TrainOptions } from '../src/train/trainer.js';
@@ -69,7 +69,7 @@ async function readPositives(path: string): Promise<{ id: string; image: RgbaIma
   if (!files.length) throw new Error(`--positives ${path}: the folder holds no images (.jpg, .png, .tif, .bmp)`);
   const out: { id: string; image: RgbaImage }[] = [];
   for (const f of files) {
-    const pages = decodeImagePages(new Uint8Array(await readFile(f)), f);
+    const pages = decodeImagePages(await readRegularFile(f, 'image', MAX_FILE_BYTES, ImageFormatError), f); // stat first: no FIFO or device
     pages.forEach((image, p) => out.push({ id: pages.length > 1 ? `${f}#${p}` : f, image }));
   }
   return out;
@@ -123,6 +123,10 @@ export async function run(argv: string[]): Promise<void> {
   }
   const positivesPath = flagString(args, 'positives');
   const positivesMpp = flagNumber(args, 'positives-mpp', 0.248, (v) => v > 0);
+
+  // before any work: a bad --out or --results fails now, not after the training
+  if (out) await checkOutputFile(out, '--out');
+  await checkOutputFile(resultsPath, '--results');
 
   // ---- data ----
   const files = await loadPatchFolders(root);

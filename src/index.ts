@@ -5,10 +5,14 @@
 //   const model = decodeModel(bytes, 'my.mitoscan');
 //   const { detections, map } = await detectMitoses(e, [model], { width, height, data }, { keepMap: true });
 //   e.destroy();
+//
+// Training too (src/train/flow.ts): trainOnImages(e, images, settings, job, hooks) gives a Model
+// with its provenance; checkpoints go through job.checkpoint ({ load, save, name }).
 export { createBrowserEngine } from '../engine/browser.js';
 export { Engine, type Tensor } from '../engine/engine.js';
 export { NoAdapterError } from '../engine/gpu.js';
-export { DEFAULT_THRESHOLD, detectMitoses, PRESETS, probabilityMap, SmoothedMap, smoothingRadiusPx, type DetectOptions, type DetectResult, type Preset } from './detect/detector.js';
+export { detectMitoses, PRESETS, probabilityMap, SmoothedMap, smoothingRadiusPx, type DetectOptions, type DetectResult, type Preset } from './detect/detector.js';
+export { badRecordedThreshold, DEFAULT_THRESHOLD, isValidThreshold, modelThreshold, recordedThreshold } from './detect/threshold.js';
 export { COLOURS, detectionsCsv, detectionsGeoJson, detectionsJson, heatmap, overlay, type Detection } from './detect/results.js';
 export { cropImage, decodeImage, decodeImagePages, encodeBmp, encodePng, encodeTiff, ImageFormatError, rescaleToMpp, resizeTo, sniffFormat } from './io/image.js';
 export { denseMap, type ProbabilityMap, type RgbaImage } from './model/dense.js';
@@ -17,3 +21,9 @@ export { compact20x, DNN1, DNN2, describeSpec, layerShapes, type NetSpec } from 
 export { Network } from './model/network.js';
 export { aucRoc, bestThreshold, matchDetections, mitoticGrade, sweepThresholds } from './eval/score.js';
 export { generateField, type SynthField } from './synth/tissue.js';
+export {
+  buildProvenance, CANDIDATE_THRESHOLD, chooseThreshold, detectCandidates, trainOnImages, type CheckpointStore, type ChosenThreshold, type ScoredImage, type Trained, type TrainFlowHooks, type TrainFlowJob,
+  type TrainFlowSettings, type TrainPhase,
+} from './train/flow.js';
+export { DEFAULT_TRAIN_OPTIONS, trainOptions, TrainingStopped, type BatchProgress, type EpochRecord, type TrainOptions } from './train/trainer.js';
+export type { TrainingImage } from './train/training-set.js';

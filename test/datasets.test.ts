@@ -1,7 +1,7 @@
 // Folder layouts (src/node/datasets.ts) on small temporary folders (images are empty placeholder
 // files: loadDataset does not decode them) and on the real label files and patches in
 // ../shared/data (skipped, with a warning, where absent); data splits (src/eval/folds.ts).
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -262,5 +262,58 @@ describe('folds', () => {
     expect(p.T1.length + p.T2.length + p.T3.length).toBe(45);
     expect(Math.abs(p.T1.length - 27)).toBeLessThanOrEqual(4);
     expect(() => splitT1T2T3(items, { sizes: [0, 0, 0] })).toThrow(/sizes/);
+  });
+});
+
+describe('hostile data set folders', () => {
+  const base = mkdtempSync(join(tmpdir(), 'mitoscan-ds-hostile-'));
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+  const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+  it('does not follow symlinks out of the folder, and says so', async () => {
+    const root = join(base, 'tut'), foreign = join(base, 'foreign');
+    mkdirSync(root, { recursive: true });
+    mkdirSync(foreign, { recursive: true });
+    writeFileSync(join(root, '01_01.tif'), png);
+    writeFileSync(join(root, '01_01.csv'), '1,2\n');
+    writeFileSync(join(foreign, '02_01.tif'), png);
+    writeFileSync(join(foreign, '02_01.csv'), '3,4\n');
+    symlinkSync(foreign, join(root, 'elsewhere'));
+    symlinkSync(root, join(root, 'loop'));
+    const warnings: string[] = [];
+    const ds = await loadDataset(root, { layout: 'tutorial', onWarning: (w) => warnings.push(w) });
+    expect(ds.map((d) => d.id)).toEqual(['01_01']);
+    expect(warnings.join('\n')).toMatch(/1 symbolic link\(s\) pointing outside the data set folder.*elsewhere/);
+  });
+
+  it('reports the image files each layout skips, with a count and the reason', async () => {
+    const root = join(base, 'tut2');
+    mkdirSync(root, { recursive: true });
+    for (const n of ['01_01', 'scan-A', 'notes_x']) writeFileSync(join(root, `${n}.tif`), png);
+    writeFileSync(join(root, '01_01.csv'), '1,2\n');
+    const warnings: string[] = [];
+    await loadDataset(root, { layout: 'tutorial', onWarning: (w) => warnings.push(w) });
+    expect(warnings.join('\n')).toMatch(/2 image file\(s\) skipped by the tutorial layout, names not of the form <digits>_<digits>.*notes_x\.tif, scan-A\.tif/);
+  });
+
+  it('warns about AMIDA13 images without a label file', async () => {
+    const root = join(base, 'amida');
+    mkdirSync(join(root, '01'), { recursive: true });
+    for (const n of ['01', '02', '03']) writeFileSync(join(root, '01', `${n}.tif`), png);
+    writeFileSync(join(root, '01', '01.csv'), '5,6\n');
+    const warnings: string[] = [];
+    const ds = await loadDataset(root, { layout: 'amida13', onWarning: (w) => warnings.push(w) });
+    expect(ds.length).toBe(3);
+    expect(warnings.join('\n')).toMatch(/2 image\(s\) have no label file and count as having no mitoses: 01\/02, 01\/03/);
+  });
+
+  it('refuses a label CSV that holds binary data without echoing it', async () => {
+    const root = join(base, 'bin');
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, '01_01.tif'), png);
+    writeFileSync(join(root, '01_01.csv'), new Uint8Array([0x31, 0x2c, 0x00, 0x01, 0x1b, 0x5b, 0x32, 0x4a, 0xff, 0x0a]));
+    const err = await loadDataset(root, { layout: 'tutorial' }).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/01_01\.csv:1: holds binary data, not text \(1,\\x00\\x01\\x1b\[2J\\ufffd\\x0a\)/);
+    expect((err as Error).message).not.toMatch(/[\x00-\x08\x1b]/);
   });
 });

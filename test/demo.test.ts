@@ -7,9 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../pipelines/args.js';
-import { run } from '../pipelines/demo.js';
-import { modelThreshold } from '../pipelines/detect.js';
-import { DEFAULT_THRESHOLD } from '../src/detect/detector.js';
+import { DEMO_CANDIDATE_THRESHOLD, run } from '../pipelines/demo.js';
+import { DEFAULT_THRESHOLD, modelThreshold } from '../src/detect/threshold.js';
 import { bestThreshold, contestRadiusPx, defaultThresholds, matchDetections, sweepThresholds } from '../src/eval/score.js';
 import { decodeImage } from '../src/io/image.js';
 import { initModel } from '../src/model/model-file.js';
@@ -77,7 +76,7 @@ describe('mitoscan demo', () => {
     const cands = readCsv(join(out, 'candidates.csv')).map(([x, y, score, tp]) => ({ x, y, score, tp }));
     expect(cands.filter((c) => c.score > t).map((c) => [c.x, c.y])).toEqual(dets.map((d) => [d.x, d.y]));
     // best over thresholds: a sweep over the candidates
-    const ts = [...new Set([...defaultThresholds(cands.map((c) => c.score), { floor: 0.1 }), t])].sort((a, b) => a - b);
+    const ts = [...new Set([...defaultThresholds(cands.map((c) => c.score), { floor: DEMO_CANDIDATE_THRESHOLD }), t])].sort((a, b) => a - b);
     const sweep = sweepThresholds([{ dets: cands, truth }], contestRadiusPx(MPP), ts);
     const best = bestThreshold(sweep);
     const printed = tableRow(r.stdout, 'best over thresholds');

@@ -5,14 +5,14 @@
 // detector called directly, --truth colours and scores agree with a recomputation, and bad input
 // (a corrupt image, a truncated model) gives exit status 1 with the file named on stderr.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { encode as encodeJpeg } from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../pipelines/args.js';
 import { outputNames, run } from '../pipelines/detect.js';
-import { run as runInfo } from '../pipelines/info.js';
+import { describeModel, run as runInfo } from '../pipelines/info.js';
 import { detectMitoses } from '../src/detect/detector.js';
 import { COLOURS } from '../src/detect/results.js';
 import { contestRadiusPx, matchDetections } from '../src/eval/score.js';
@@ -166,6 +166,35 @@ describe('mitoscan detect', () => {
     expect(j).toMatchObject({ umPerPixel: MPP * 1.5, resampled: true });
   });
 
+  it('an --out holding results is refused without --force; a stale lock is taken over; of two runs at once the second is refused', async () => {
+    const out = join(TMP, 'again');
+    mkdirSync(out);
+    writeFileSync(join(out, 'summary.csv'), 'old\n');
+    writeFileSync(join(out, 'field.csv'), 'old\n');
+    const args = (image: string, ...more: string[]) => [image, '--model', MODEL, '--out', out, '--threshold', String(T), '--no-heatmap', ...more];
+    const refused = await captured(() => run(args(img('field.png'))));
+    expect(String(refused.error)).toMatch(/again already holds results that this run would overwrite \(summary\.csv, field\.csv\); add --force to replace them, or choose another --out/);
+    expect(readFileSync(join(out, 'summary.csv'), 'utf8')).toBe('old\n');
+    expect(existsSync(join(out, '.mitoscan.lock'))).toBe(false); // the refused run left no lock
+    // a lock left by a process that died (kill -9, a crash)
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(join(out, '.mitoscan.lock'), JSON.stringify({ pid: dead, host: hostname(), started: '2020-01-01T00:00:00.000Z', command: 'mitoscan detect (killed)' }) + '\n');
+    // two runs on one folder at once: one takes the lock, the other is refused; summary.csv is the winner's
+    const images = [img('field.png'), img('field.bmp')];
+    const both = await captured(() => Promise.allSettled(images.map((im) => run(args(im, '--force')))));
+    const settled = both.value!;
+    expect(settled.map((x) => x.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const won = settled.findIndex((x) => x.status === 'fulfilled');
+    const lost = settled[1 - won] as PromiseRejectedResult;
+    expect(String(lost.reason)).toMatch(new RegExp(`again is in use by another mitoscan run \\(pid ${process.pid} .*choose another --out`));
+    expect(both.stderr).toMatch(new RegExp(`took over a stale lock left by pid ${dead} \\(mitoscan detect \\(killed\\)`));
+    expect(both.stderr).toMatch(/--force: replacing/);
+    const summary = readFileSync(join(out, 'summary.csv'), 'utf8').trim().split('\n');
+    expect(summary.length).toBe(2);
+    expect(summary[1].split(',')[0]).toBe(images[won]);
+    expect(existsSync(join(out, '.mitoscan.lock'))).toBe(false);
+  });
+
   it('--page all: every page of a multi-page TIFF, each as detecting that page alone', async () => {
     const other = generateField({ width: 96, height: 96, seed: 6, mpp: MPP, mitoses: 3 });
     writeFileSync(img('stack.tif'), encodeTiff([field.image, other.image]));
@@ -233,5 +262,15 @@ describe('mitoscan info', () => {
     expect(info).toMatchObject({ paramCount: paramCount(compact20x), umPerPixel: MPP, window: 31 });
     const bad = await captured(() => runInfo([join(TMP, 'truncated.mitoscan')]));
     expect(String(bad.error)).toContain('truncated.mitoscan');
+  });
+});
+
+describe('mitoscan info of odd provenance', () => {
+  it('prints a string provenance on one line, escaped', () => {
+    const m = initModel(compact20x, 1, { umPerPixel: MPP });
+    (m as { provenance: unknown }).provenance = 'trained by hand\nline two';
+    const text = describeModel(m, 'm.mitoscan');
+    const after = text.split('provenance:\n')[1];
+    expect(after).toBe('  trained by hand\\nline two');
   });
 });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../pipelines/eval.js';
 import { UsageError } from '../pipelines/args.js';
 import { aucRoc } from '../src/eval/score.js';
+import { CANDIDATE_THRESHOLD } from '../src/train/flow.js';
 import { encodePng } from '../src/io/image.js';
 import { initModel } from '../src/model/model-file.js';
 import { compact20x } from '../src/model/spec.js';
@@ -77,7 +78,7 @@ describe('mitoscan eval', () => {
     // detections.csv: the candidates above t and their TP flags give the same counts.
     const dets = readFileSync(join(out, 'detections.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
     expect(dets.length).toBeGreaterThan(0);
-    expect(dets.every((d) => Number(d[3]) > 0.1)).toBe(true);
+    expect(dets.every((d) => Number(d[3]) > CANDIDATE_THRESHOLD)).toBe(true);
     for (const p of s.perImage) {
       const above = dets.filter((d) => d[0] === p.id && Number(d[3]) > 0.5);
       expect(above.length).toBe(p.detected);
@@ -92,6 +93,19 @@ describe('mitoscan eval', () => {
     expect(stdout).toMatch(/at t \(--threshold\)\s+0\.500/);
     expect(stdout).toMatch(/best on this set \(optimistic\)/);
     expect(stdout).toMatch(/mitotic count per 10 HPF/);
+  });
+
+  it('refuses an --out holding results without --force; scores a threshold below 0.1 as given (candidates from 0.02, as train)', async () => {
+    const out = join(TMP, 'out1'); // holds the first test's results
+    const args = [DATA, '--model', MODEL, '--out', out, '--mpp', String(MPP), '--threshold', '0.05', '--gallery-max', '0'];
+    await expect(run(args)).rejects.toThrow(/out1 already holds results that this run would overwrite \(scores\.json, counts\.csv, detections\.csv, pr\.svg, f1\.svg, gallery\.png\); add --force/);
+    const { stderr } = await quiet(() => run([...args, '--force']));
+    expect(stderr).toMatch(/--force: replacing scores\.json/);
+    expect(stderr).not.toMatch(/scored as/);
+    const s = JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as Summary & { candidateThreshold: number };
+    expect(CANDIDATE_THRESHOLD).toBe(0.02);
+    expect([s.threshold, s.thresholdSource, s.candidateThreshold]).toEqual([0.05, 'fixed', CANDIDATE_THRESHOLD]);
+    expect(existsSync(join(out, '.mitoscan.lock'))).toBe(false);
   });
 
   it('chooses t on a validation set', async () => {

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeBmp, encodeTiff, ImageFormatError, type RgbaImage } from '../src/io/image.js';
-import { readImageFile, writeFileAtomic } from '../src/node/files.js';
+import { checkOutputDir, readImageFile, writeFileAtomic } from '../src/node/files.js';
+import { execFileSync } from 'node:child_process';
 
 const dir = mkdtempSync(join(tmpdir(), 'mitoscan-files-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -94,5 +95,26 @@ describe('readImageFile', () => {
     const err = await readImageFile(cut).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ImageFormatError);
     expect((err as Error).message).toBe(`${cut}: truncated BMP pixel data`);
+  });
+});
+
+describe('hostile paths', () => {
+  it('reads only regular files: /dev/zero and a FIFO fail at once, naming the file', async () => {
+    await expect(readImageFile('/dev/zero')).rejects.toThrow('/dev/zero: is a character device, not a regular file');
+    const fifo = join(dir, 'pipe.tif');
+    execFileSync('mkfifo', [fifo]);
+    await expect(readImageFile(fifo)).rejects.toThrow(`${fifo}: is a named pipe (FIFO), not a regular file`);
+    await expect(readImageFile('')).rejects.toThrow(/no image given: the path is empty/);
+  });
+
+  it('checkOutputDir refuses a file, a path below a file and /proc before any work', async () => {
+    const f = join(dir, 'plain.txt');
+    writeFileSync(f, 'x');
+    await expect(checkOutputDir(f)).rejects.toThrow(`${f}: the output folder (--out) cannot be used: ${f} is a file, not a folder; choose another --out folder`);
+    await expect(checkOutputDir(join(f, 'sub'))).rejects.toThrow(/is a file, not a folder/);
+    await expect(checkOutputDir('/proc/mitoscan-test/x')).rejects.toThrow(/under \/proc, a kernel file system/);
+    await expect(writeFileAtomic('/proc/mitoscan-test/x.csv', 'x')).rejects.toThrow(/under \/proc/);
+    await checkOutputDir(join(dir, 'new/deeper')); // fine, and creates nothing
+    expect(readdirSync(dir)).not.toContain('new');
   });
 });

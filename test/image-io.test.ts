@@ -7,6 +7,7 @@ import { deflateSync } from 'node:zlib';
 import * as jpeg from 'jpeg-js';
 import UTIF from 'utif';
 import { describe, expect, it } from 'vitest';
+import { lzwEncode } from './fixtures/bad/lzw.js';
 import {
   cropImage,
   decodeImage,
@@ -298,7 +299,7 @@ describe('TIFF', () => {
     expectFormatError(() => decodeImage(tiffFile(tags8(37, 23, 2, 1, 1), rgb), 'grey-alpha.tif'), 'grey-alpha.tif', /photometric interpretation 1 with 2 sample\(s\)/);
     const bigTiff = new Uint8Array([0x49, 0x49, 43, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     expectFormatError(() => decodeImage(bigTiff, 'big.tif'), 'big.tif', /BigTIFF/);
-    expectFormatError(() => decodeImage(tiffFile(tags8(20000, 20000, 3, 2, 1), rgb), 'huge.tif'), 'huge.tif', /20000x20000 pixels.*2\^28.*crop or tile/);
+    expectFormatError(() => decodeImage(tiffFile(tags8(20000, 20000, 3, 2, 1), rgb), 'huge.tif'), 'huge.tif', /20000x20000 pixels.*more than the 100 megapixels.*crop or tile/);
   });
 
   it('rejects a looping page chain instead of hanging', () => {
@@ -379,7 +380,7 @@ describe('JPEG', () => {
     const v = new DataView(bytes.buffer, bytes.byteOffset);
     v.setUint16(sof + 5, 20000);
     v.setUint16(sof + 7, 20000);
-    expectFormatError(() => decodeImage(bytes, 'huge.jpg'), 'huge.jpg', /more than 268435456 \(2\^28\) pixels.*crop or tile/);
+    expectFormatError(() => decodeImage(bytes, 'huge.jpg'), 'huge.jpg', /20000x20000 pixels.*more than the 100 megapixels.*crop or tile/);
   });
 
   describe.runIf(existsSync(TUPAC))('a real TUPAC16 patch', () => {
@@ -482,7 +483,7 @@ describe('bad files', () => {
     new DataView(tif.buffer).setUint32(4, 0xfffff, true);
     expectFormatError(() => decodeImage(tif, 'bad-ifd.tif'), 'bad-ifd.tif', /past the end/);
     const strip = tiffFile(tags8(37, 23, 3, 2, 8), deflateSync(samples(img, 3)));
-    expectFormatError(() => decodeImage(strip.fill(0, 20, 40), 'corrupt.tif'), 'corrupt.tif', /could not be decoded as TIFF/);
+    expectFormatError(() => decodeImage(strip.fill(0, 20, 40), 'corrupt.tif'), 'corrupt.tif', /corrupt compressed data in page 0, strip 0/);
   });
 });
 
@@ -530,5 +531,53 @@ describe('cropping', () => {
     // a 1-pixel-wide image mirrors onto itself
     expect(Array.from(cropImage({ width: 1, height: 1, data: Uint8ClampedArray.from([9, 8, 7, 6]) }, -2, 3, 2, 1).data)).toEqual([9, 8, 7, 6, 9, 8, 7, 6]);
     expect(() => cropImage(g, 0, 0, 0, 2)).toThrow(/bad window/);
+  });
+});
+
+describe('hostile images', () => {
+  const img = randomImage(61, 37, 9);
+  const raw = samples(img, 3);
+
+  it('reads real LZW (table growth to 12-bit codes) and refuses corrupt or cut LZW instead of decoding black', () => {
+    const big = randomImage(300, 200, 4);
+    const smooth = samples(smoothImage(300, 200), 3); // long repeats: codes of 10 to 12 bits, table resets
+    for (const data of [samples(big, 3), smooth]) {
+      const ok = decodeImage(tiffFile(tags8(300, 200, 3, 2, 5), lzwEncode(data)), 'lzw.tif');
+      expect(Buffer.from(samples(ok, 3)).equals(Buffer.from(data))).toBe(true);
+    }
+    const good = lzwEncode(raw);
+    const bad = good.slice();
+    for (let i = 40; i < bad.length; i += 37) bad[i] ^= 0xa5;
+    expectFormatError(() => decodeImage(tiffFile(tags8(61, 37, 3, 2, 5), bad), 'bad-lzw.tif'), 'bad-lzw.tif', /corrupt LZW data|truncated or corrupt TIFF/);
+    expectFormatError(() => decodeImage(tiffFile(tags8(61, 37, 3, 2, 5), good.subarray(0, good.length >> 1)), 'cut-lzw.tif'), 'cut-lzw.tif', /truncated or corrupt TIFF: page 0, strip 0 holds \d+ bytes of pixels, 6771 expected/);
+  });
+
+  it('refuses decompressed data larger than the declared size (deflate bombs) at once', () => {
+    expectFormatError(() => decodeImage(tiffFile(tags8(61, 37, 3, 2, 8), deflateSync(new Uint8Array(64 << 20))), 'bomb.tif'), 'bomb.tif', /decompresses to more than the 6771 bytes/);
+    // a PNG declaring 16x16 grey (272 filtered bytes) whose IDAT inflates to 32 MB
+    const ihdrOk = pngFile(16, 16, 0, 8, new Uint8Array(256));
+    const idatAt = 33, len = new DataView(ihdrOk.buffer).getUint32(idatAt);
+    const z = deflateSync(new Uint8Array(32 << 20));
+    const bomb = new Uint8Array([...ihdrOk.subarray(0, idatAt), ...pngChunk('IDAT', z), ...ihdrOk.subarray(idatAt + 12 + len)]);
+    expectFormatError(() => decodeImage(bomb, 'bomb.png'), 'bomb.png', /decompresses to more than the 272 bytes/);
+  });
+
+  it('refuses a palette PNG without its palette with a clear message', () => {
+    expectFormatError(() => decodeImage(pngFile(8, 8, 3, 8, new Uint8Array(64)), 'nopal.png'), 'nopal.png', /palette PNG without its palette/);
+  });
+
+  it('refuses a 1.5 KB JPEG claiming 16000x16000 and a PNG bomb claiming 16384x16384 before decoding', () => {
+    const j = encodeJpeg(smoothImage(16, 16));
+    const sof = j.findIndex((b, i) => b === 0xff && j[i + 1] === 0xc0);
+    new DataView(j.buffer, j.byteOffset).setUint16(sof + 5, 16000);
+    new DataView(j.buffer, j.byteOffset).setUint16(sof + 7, 16000);
+    expectFormatError(() => decodeImage(j, 'lie.jpg'), 'lie.jpg', /16000x16000 pixels \(256\.0 megapixels\), more than the 100 megapixels.*crop or tile/);
+    new DataView(j.buffer, j.byteOffset).setUint16(sof + 5, 3000);
+    new DataView(j.buffer, j.byteOffset).setUint16(sof + 7, 3000);
+    expectFormatError(() => decodeImage(j, 'lie2.jpg'), 'lie2.jpg', /3000x3000 pixels cannot fit in \d+ bytes/);
+    const t0 = Date.now();
+    const bomb = pngFile(16384, 16384, 0, 1, new Uint8Array(16384 * 2048));
+    expectFormatError(() => decodeImage(bomb, 'bomb.png'), 'bomb.png', /16384x16384 pixels.*100 megapixels/);
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 });

@@ -1,8 +1,10 @@
 // nonMaxSuppression (GPU rounds) against the paper's sequential loop (test/reference/image.ts nmsRef).
 // Detections (positions, scores and order) must be exactly equal: the GPU only selects and copies
-// float32 values, no arithmetic on them.
+// float32 values, no arithmetic on them. Every case also checks the CPU form used for maps too big
+// for the GPU buffers (src/detect/detector.ts greedySuppression) against the same loop.
 import { describe, expect, it } from 'vitest';
 import { diskFilter, nonMaxSuppression } from '../engine/ops/image.js';
+import { greedySuppression } from '../src/detect/detector.js';
 import { useEngine } from './helpers/gpu.js';
 import { randomArray, rng } from './helpers/reference.js';
 import { diskFilterRef, nmsRef, type RefDetection } from './reference/image.js';
@@ -26,6 +28,8 @@ async function check(m: ArrayLike<number>, H: number, W: number, radius: number,
       expect.fail(`detection ${k}: got ${JSON.stringify(got[k])}, expected ${JSON.stringify(want[k])}`);
     }
   }
+  const cpu = greedySuppression(Float32Array.from(mf), H, W, { radius, threshold, maxDetections });
+  expect(cpu, `CPU greedy suppression (${H}x${W}, r=${radius}, t=${threshold})`).toEqual(want.map(({ x, y, score }) => ({ x, y, score })));
   return want;
 }
 

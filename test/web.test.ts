@@ -23,11 +23,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureWebBundle, resolveRequest, startServer, type RunningServer } from '../pipelines/serve.js';
 import { detectMitoses, probabilityMap, SmoothedMap, smoothingRadiusPx } from '../src/detect/detector.js';
 import { detectionsCsv, type Detection } from '../src/detect/results.js';
-import { decodeImage, encodePng } from '../src/io/image.js';
+import { modelThreshold } from '../src/detect/threshold.js';
+import { decodeImage, encodePng, rescaleToMpp } from '../src/io/image.js';
 import { decodeModel, encodeModel, initModel, type Model } from '../src/model/model-file.js';
 import { compact20x } from '../src/model/spec.js';
 import { generateField } from '../src/synth/tissue.js';
-import { matchDetections } from '../src/eval/score.js';
 import { launchChromium } from './helpers/chromium.js';
 import { useEngine } from './helpers/gpu.js';
 
@@ -364,7 +364,7 @@ describe('the detection page in Chromium (WebGPU on SwiftShader)', () => {
     const field = generateField({ width: 160, height: 160, seed: 21, mpp: shipped.umPerPixel, mitoses: 3 });
     const png = join(FILES, 'sample-field.png');
     writeFileSync(png, encodePng(field.image));
-    const t = typeof shipped.provenance.threshold === 'number' ? shipped.provenance.threshold : 0.35;
+    const t = modelThreshold(shipped); // the page's rule is the library's (src/detect/threshold.ts)
     const want = (await detectMitoses(gpu.e, [shipped], decodeImage(readFileSync(png), png), { threshold: t })).detections;
     const repoServer = await startServer({ port: 0, root: REPO, build: false });
     const page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
@@ -380,11 +380,49 @@ describe('the detection page in Chromium (WebGPU on SwiftShader)', () => {
       const got = (await page.evaluate(() => window.mitoscan.lastResult))!;
       expect(got.threshold).toBeCloseTo(t, 6);
       expectSame(got.detections, want, 'built-in model: page vs Node');
-      // a trained model on a field it never saw: most detections are the truth (here 2 of 3, no false alarm)
-      const { scores } = matchDetections(want, field.mitoses, 5 / shipped.umPerPixel);
-      expect(scores.f1).toBeGreaterThanOrEqual(0.75);
+      // the page says which model runs, at which resolution, and how to set µm/px
+      const info = (await page.textContent('#model-info'))!;
+      expect(info).toContain(shipped.spec.name);
+      expect(info).toMatch(new RegExp(`runs at ${shipped.umPerPixel} µm/px`));
+      expect(info).toMatch(/set your image's resolution/);
       mkdirSync(join(REPO, 'test-output'), { recursive: true });
       await page.screenshot({ path: join(REPO, 'test-output/web-default-model.png'), fullPage: true });
+    } finally {
+      await page.close();
+      await repoServer.close();
+    }
+  }, 240_000);
+
+  it('a real H&E tile from ../shared/data with the built-in model: the page finds what Node finds at the tile\'s µm/px', async (ctx) => {
+    // MITOS-ATYPIA-14, scanner H (Hamamatsu, 0.2273 µm/px): another scanner than the training data
+    const tile = join(REPO, '../shared/data/mitos-atypia14-tiles/mitosis/H03_00Aa_1.jpg');
+    if (!existsSync(tile)) {
+      console.warn(`web test: ${tile} is absent (../shared/data is not beside the repository): the real-tile test is skipped`);
+      ctx.skip();
+    }
+    const TILE_MPP = 0.2273;
+    const shipped = decodeModel(readFileSync(join(REPO, 'models/default.mitoscan')), 'default.mitoscan');
+    const t = modelThreshold(shipped);
+    const image = decodeImage(readFileSync(tile), tile);
+    const want = (await detectMitoses(gpu.e, [shipped], image, { threshold: t, umPerPixel: TILE_MPP, rescale: rescaleToMpp })).detections;
+    const repoServer = await startServer({ port: 0, root: REPO, build: false });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+    try {
+      await page.goto(repoServer.url + '/');
+      await page.evaluate(() => window.mitoscan.ready);
+      await page.selectOption('#model-choice', 'builtin');
+      await page.setInputFiles('#image-file', tile);
+      await expect.poll(() => page.textContent('#image-info')).toBe(`H03_00Aa_1.jpg: ${image.width} × ${image.height} pixels`);
+      await page.locator('#mpp').fill(String(TILE_MPP));
+      const v = await page.evaluate(() => window.mitoscan.version);
+      await page.click('#run');
+      await waitVersion(page, v);
+      const got = (await page.evaluate(() => window.mitoscan.lastResult))!;
+      expect(got.umPerPixel).toBeCloseTo(TILE_MPP, 9);
+      expectSame(got.detections, want, 'real tile: page vs Node');
+      mkdirSync(join(REPO, 'test-output'), { recursive: true });
+      await page.screenshot({ path: join(REPO, 'test-output/web-real-tile.png'), fullPage: true });
+      console.log(`web page screenshot: ${join(REPO, 'test-output/web-real-tile.png')} (${want.length} detection(s) on a real ATYPIA tile)`);
     } finally {
       await page.close();
       await repoServer.close();

@@ -11,7 +11,8 @@
 import { createBrowserEngine } from '../engine/browser.js';
 import type { Engine } from '../engine/engine.js';
 import { NoAdapterError } from '../engine/gpu.js';
-import { DEFAULT_THRESHOLD, PRESETS, probabilityMap, SmoothedMap, smoothingRadiusPx, type Preset } from '../src/detect/detector.js';
+import { PRESETS, probabilityMap, SmoothedMap, smoothingRadiusPx, type Preset } from '../src/detect/detector.js';
+import { badRecordedThreshold, DEFAULT_THRESHOLD, modelThreshold } from '../src/detect/threshold.js';
 import { COLOURS, detectionsCsv, detectionsGeoJson, detectionsJson, heatmap, type Colour, type Detection } from '../src/detect/results.js';
 import { contestRadiusPx, matchDetections } from '../src/eval/score.js';
 import { decodeImage, rescaleToMpp } from '../src/io/image.js';
@@ -29,6 +30,8 @@ export interface PageResult {
   height: number;
   threshold: number;
   imageName: string;
+  /** µm per pixel the image was read at (the resolution field, else the model's). */
+  umPerPixel: number;
 }
 
 export interface MitoscanHook {
@@ -146,12 +149,6 @@ function currentModels(): ModelSet | null {
   return el.modelChoice.value === 'builtin' ? builtin : fromFile;
 }
 
-/** The operating threshold a model records (provenance.threshold), else the paper's t0. */
-function modelThreshold(model: Model): number {
-  const t = model.provenance?.threshold;
-  return typeof t === 'number' && t > 0 && t < 1 ? t : DEFAULT_THRESHOLD;
-}
-
 // ---------------------------------------------------------------- messages
 
 function showError(msg: string): void {
@@ -230,8 +227,15 @@ function describeModels(set: ModelSet): string {
     `${set.models.reduce((a, x) => a + paramCount(x.spec), 0).toLocaleString('en-US')} parameters`,
   ];
   const pv = m.provenance ?? {};
-  const made = [typeof pv.dataset === 'string' ? `trained on ${pv.dataset}` : '', typeof pv.date === 'string' ? pv.date.slice(0, 10) : ''].filter(Boolean).join(', ');
-  return `${set.name}: ${parts.join(', ')}${made ? ` (${made})` : ''}.`;
+  const made = [typeof pv.dataset === 'string' ? `trained on ${datasetNames(pv.dataset)}` : '', typeof pv.date === 'string' ? pv.date.slice(0, 10) : ''].filter(Boolean).join(', ');
+  return `${set.name}: ${parts.join(', ')}${made ? ` (${made})` : ''}. It runs at ${fmtMpp(m.umPerPixel)} µm/px: ` +
+    `set your image's resolution above (0.25 for 40× scans, 0.5 for 20×) and it is resampled to that.`;
+}
+
+/** The folder names of a provenance's data set ('/a/b/amibr-figures, /c/tupac (held out: ...)' -> 'amibr-figures, tupac'). */
+function datasetNames(dataset: string): string {
+  const main = dataset.replace(/\s*\(held out:.*$/s, '');
+  return main.split(', ').map((p) => p.split(/[\\/]/).filter(Boolean).pop() ?? p).join(', ');
 }
 
 async function loadBuiltin(): Promise<void> {
@@ -256,7 +260,12 @@ async function openModelFiles(files: File[]): Promise<void> {
   clearError();
   const models: Model[] = [];
   try {
-    for (const f of files) models.push(decodeModel(new Uint8Array(await f.arrayBuffer()), f.name));
+    for (const f of files) {
+      const m = decodeModel(new Uint8Array(await f.arrayBuffer()), f.name);
+      const bad = badRecordedThreshold(m); // refused as \`mitoscan detect\` refuses it
+      if (bad) throw new Error(`${f.name}: ${bad}; the file is corrupt`);
+      models.push(m);
+    }
     const mpp = models[0].umPerPixel;
     models.forEach((m, i) => {
       if (Math.abs(m.umPerPixel - mpp) > 1e-9) {
@@ -455,7 +464,7 @@ async function readOut(threshold: number): Promise<void> {
     y: Math.round((d.y + 0.5) * s.scale - 0.5),
     score: d.score,
   }));
-  hook.lastResult = { detections: s.detections, width: s.image.image.width, height: s.image.image.height, threshold, imageName: s.image.name };
+  hook.lastResult = { detections: s.detections, width: s.image.image.width, height: s.image.image.height, threshold, imageName: s.image.name, umPerPixel: s.umPerPixel };
   hook.version++;
   drawMarks();
   showCount();

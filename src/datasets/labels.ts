@@ -13,6 +13,7 @@
 //                               MidogOptions.bbox.
 // CSV readers accept CRLF, a UTF-8 BOM, blank lines, spaces, `;` or tab separators and one header
 // line (a first line that holds no number).
+import { printable } from '../printable.js';
 
 export interface Centroid {
   /** Column, pixels. */
@@ -53,8 +54,14 @@ interface CsvRow {
 }
 
 /** Splits CSV-like text into non-blank rows of trimmed fields. */
-function csvRows(text: string): CsvRow[] {
+function csvRows(text: string, file: string): CsvRow[] {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  // a label CSV is text: NUL, other control bytes or invalid UTF-8 mean an image, an archive, ...
+  const bad = /[\x00-\x08\x0e-\x1f\ufffd]/.exec(text);
+  if (bad) {
+    const line = text.slice(0, bad.index).split(/\r\n|\r|\n/).length;
+    throw new DatasetError(file, line, `holds binary data, not text (${printable(text.slice(Math.max(0, bad.index - 10), bad.index + 20), 60)}); is it really a label CSV?`);
+  }
   const out: CsvRow[] = [];
   const lines = text.split(/\r\n|\r|\n/);
   for (let i = 0; i < lines.length; i++) {
@@ -68,10 +75,17 @@ function csvRows(text: string): CsvRow[] {
   return out;
 }
 
+export { printable };
+
+/** A hint when text holds binary bytes (NUL, control characters or invalid UTF-8). */
+function binaryHint(s: string): string {
+  return /[\x00-\x08\x0e-\x1f\ufffd]/.test(s) ? ' (the file holds binary data: is it really a text label file?)' : '';
+}
+
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 function num(s: string, file: string, line: number, what: string): number {
-  if (!NUMBER.test(s)) throw new DatasetError(file, line, `${what} '${s.length > 20 ? s.slice(0, 20) + '...' : s}' is not a number`);
+  if (!NUMBER.test(s)) throw new DatasetError(file, line, `${what} '${printable(s, 20)}' is not a number${binaryHint(s)}`);
   return Number(s);
 }
 
@@ -89,7 +103,7 @@ export interface Mitos2012Region {
 /** MITOS 2012: one region per line, `x,y,x,y,...`; centroid = mean pixel (x = column). */
 export function parseMitos2012Regions(text: string, file = 'labels.csv'): Mitos2012Region[] {
   const out: Mitos2012Region[] = [];
-  for (const r of csvRows(text)) {
+  for (const r of csvRows(text, file)) {
     const f = r.fields;
     if (f.length % 2 !== 0) {
       throw new DatasetError(file, r.line, `${f.length} coordinates: a MITOS 2012 line holds x,y pairs (an even count)`);
@@ -115,12 +129,12 @@ export function parseMitos2012Csv(text: string, file = 'labels.csv'): Centroid[]
 
 /** Two leading numeric columns per line (after an optional header), extra columns ignored. */
 function parsePairs(text: string, file: string, names: [string, string]): [number, number][] {
-  const rows = csvRows(text);
+  const rows = csvRows(text, file);
   const out: [number, number][] = [];
   rows.forEach((r, i) => {
     if (i === 0 && isHeader(r)) return;
     if (r.fields.length < 2) {
-      throw new DatasetError(file, r.line, `expected '${names[0]},${names[1]}', found '${r.fields.join(',')}'`);
+      throw new DatasetError(file, r.line, `expected '${names[0]},${names[1]}', found '${printable(r.fields.join(','))}'${binaryHint(r.fields.join(','))}`);
     }
     const a = num(r.fields[0], file, r.line, names[0]);
     const b = num(r.fields[1], file, r.line, names[1]);
@@ -202,7 +216,7 @@ export function parseMidogJson(text: string, file = 'MIDOG.json', opts: MidogOpt
   try {
     doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (e) {
-    throw new DatasetError(file, jsonErrorLine(text, e as Error), `not valid JSON (${(e as Error).message})`);
+    throw new DatasetError(file, jsonErrorLine(text, e as Error), `not valid JSON (${printable((e as Error).message, 120)})${binaryHint(text.slice(0, 4096))}`);
   }
   if (!isObj(doc)) throw new DatasetError(file, 1, 'expected a COCO json object with images, annotations and categories');
   for (const k of ['images', 'annotations', 'categories']) {
@@ -223,7 +237,7 @@ export function parseMidogJson(text: string, file = 'MIDOG.json', opts: MidogOpt
     else if (name.startsWith('mito')) kindOf.set(c.id, 'mitosis');
   });
   if (![...kindOf.values()].includes('mitosis')) {
-    throw new DatasetError(file, lineOfKey(text, 'categories', 0), `no category named "mitotic figure" among ${JSON.stringify(categories.map((c) => (isObj(c) ? c.name : c)))}`);
+    throw new DatasetError(file, lineOfKey(text, 'categories', 0), `no category named "mitotic figure" among ${printable(JSON.stringify(categories.map((c) => (isObj(c) ? c.name : c))), 120)}`);
   }
 
   const byId = new Map<number, MidogImageLabels>();
@@ -240,7 +254,7 @@ export function parseMidogJson(text: string, file = 'MIDOG.json', opts: MidogOpt
   const boxes: number[][] = annotations.map((a, i) => {
     const bbox = isObj(a) ? a.bbox : undefined;
     if (!isObj(a) || !Array.isArray(bbox) || bbox.length !== 4 || !bbox.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-      throw new DatasetError(file, lineOfKey(text, 'bbox', i), `annotations[${i}] needs a bbox of 4 numbers, got ${JSON.stringify(bbox)}`);
+      throw new DatasetError(file, lineOfKey(text, 'bbox', i), `annotations[${i}] needs a bbox of 4 numbers, got ${printable(JSON.stringify(bbox) ?? String(bbox), 80)}`);
     }
     if (typeof a.image_id !== 'number' || typeof a.category_id !== 'number') {
       throw new DatasetError(file, lineOfKey(text, 'bbox', i), `annotations[${i}] needs numeric image_id and category_id`);

@@ -1,14 +1,21 @@
 // The detector of Cireşan et al. 2013 (method.md §1, "Processing an image" and "Ensembles"):
-//   M  = mean over nets and dihedral variants of the dense probability map (each mapped back);
+//   M  = mean over nets and dihedral variants of the dense probability map (each mapped back; a net
+//        with a stain normalisation sees the image moved to its stain target first, src/model/stain.ts);
 //   Mf = M convolved with a disk of radius d;
 //   D  = greedy non-maxima suppression of Mf: detections above t, none closer than 2d to a better one.
-// Runs in Node and in browsers; the smoothing and the suppression are GPU compute passes.
+// Runs in Node and in browsers. Maps whose GPU buffers fit are smoothed and suppressed by GPU
+// compute passes; larger ones (any size that fits in host memory) are smoothed tile by tile on the
+// GPU (halo = the disk's radius) and suppressed on the CPU by the same greedy rule (same
+// detections, same order, same scores). Every stage keeps each GPU tensor under the adapter's
+// per-buffer limit (or opts.maxBytes).
 import type { Engine, Tensor } from '../../engine/engine.js';
-import { diskFilter, nonMaxSuppression } from '../../engine/ops/image.js';
-import { denseMap, type ProbabilityMap, type RgbaImage } from '../model/dense.js';
+import { diskFilter, diskSpans, nonMaxSuppression } from '../../engine/ops/image.js';
+import { denseMap, tensorBudget, type ProbabilityMap, type RgbaImage } from '../model/dense.js';
 import type { Model } from '../model/model-file.js';
 import { Network } from '../model/network.js';
+import { normaliseStain } from '../model/stain.js';
 import type { Detection } from './results.js';
+import { DEFAULT_THRESHOLD, modelThreshold } from './threshold.js';
 
 /** The paper's ensembles: 2 nets x 8 variants, 2 nets x 1, DNN1 alone. */
 export const PRESETS = {
@@ -23,13 +30,16 @@ export function smoothingRadiusPx(umPerPixel: number): number {
   return (10 * 0.2456) / umPerPixel;
 }
 
-export const DEFAULT_THRESHOLD = 0.35; // the paper's t0, chosen on T2
+export { DEFAULT_THRESHOLD };
 
 export interface MapOptions {
   preset?: Preset;
   /** Called with (steps done, steps in all); a step is one tile of one net on one variant. */
   onProgress?: (done: number, total: number) => void;
   tileSize?: number;
+  /** The largest GPU tensor (bytes) any stage may allocate; default and upper bound: the adapter's
+   * (src/model/dense.ts maxTensorBytes). Tests set a small one to exercise the tiled paths. */
+  maxBytes?: number;
 }
 
 function checkEnsemble(models: readonly Model[]): void {
@@ -41,7 +51,10 @@ function checkEnsemble(models: readonly Model[]): void {
     }
 }
 
-/** The averaged dense probability map M of `image` (already at the models' µm per pixel). */
+/**
+ * The averaged dense probability map M of `image` (already at the models' µm per pixel). A model
+ * with a `stain` normalisation sees the image moved to its stain target (once per model).
+ */
 export async function probabilityMap(e: Engine, models: readonly Model[], image: RgbaImage, opts: MapOptions = {}): Promise<ProbabilityMap> {
   checkEnsemble(models);
   const preset = PRESETS[opts.preset ?? 'DNNf1'];
@@ -51,14 +64,16 @@ export async function probabilityMap(e: Engine, models: readonly Model[], image:
   const sum = new Float64Array(image.width * image.height);
   let run = 0;
   for (const model of nets) {
+    const input = model.stain ? await normaliseStain(e, image, model.stain, { maxBytes: opts.maxBytes }) : image;
     const net = Network.fromModel(e, model);
     try {
       for (let v = 0; v < preset.variants; v++) {
         const base = run;
-        const m = await denseMap(e, model, image, {
+        const m = await denseMap(e, model, input, {
           variant: v,
           net,
           tileSize: opts.tileSize,
+          maxBytes: opts.maxBytes,
           onProgress: (d, t) => opts.onProgress?.(base * t + d, runs * t),
         });
         for (let i = 0; i < sum.length; i++) sum[i] += m.data[i];
@@ -80,36 +95,191 @@ export interface ReadOutOptions {
   radius: number;
 }
 
+export interface SmoothOptions {
+  /** The largest GPU tensor (bytes); default and upper bound: the adapter's (maxTensorBytes). */
+  maxBytes?: number;
+  /** 'gpu': the whole map on the GPU, suppression by GPU passes (needs the map, its state and
+   * candidate buffers to fit); 'tiled': smoothing tile by tile, the smoothed map kept on the CPU and
+   * suppressed there; 'auto' (default): 'gpu' when it fits, else 'tiled'. Both give equal results. */
+  mode?: 'auto' | 'gpu' | 'tiled';
+}
+
+/** Whether an H x W map can be suppressed on the GPU in buffers of `maxBytes`: the map, the state
+ * and candidate lists (4 bytes a pixel each) and the detections (12 bytes per candidate, at most
+ * one candidate per pixel). */
+export function fitsGpuSuppression(pixels: number, maxBytes: number): boolean {
+  return 12 * pixels <= maxBytes;
+}
+
 /**
- * A probability map on the GPU, smoothed once; `detections(t)` re-runs only the suppression, so a
- * threshold slider costs a few GPU passes. Call release() when done.
+ * A probability map smoothed once (Mf = M convolved with the disk of radius d); `detections(t)`
+ * re-runs only the suppression, so a threshold slider costs a few GPU passes (maps that fit the
+ * GPU) or one CPU pass (larger maps, kept on the CPU). Call release() when done.
  */
 export class SmoothedMap {
   private constructor(
     private readonly e: Engine,
-    readonly smoothed: Tensor,
+    /** Mf on the GPU ([H, W]); null when the map is kept on the CPU (tiled mode). */
+    readonly smoothed: Tensor | null,
+    /** Mf on the CPU (tiled mode, computed in the background from create()); null in GPU mode. */
+    private readonly host: Promise<Float32Array> | null,
+    readonly width: number,
+    readonly height: number,
     readonly radius: number,
   ) {}
 
-  static create(e: Engine, map: ProbabilityMap, radius: number): SmoothedMap {
+  /** True when Mf lives on the GPU (and the suppression runs there). */
+  get onGpu(): boolean {
+    return this.smoothed !== null;
+  }
+
+  /**
+   * Smooths `map` (any size that fits in host memory). In tiled mode the tiles are smoothed in the
+   * background: detections() and read() wait for them (and report their errors). `map.data` must
+   * not change until the first of those has returned.
+   */
+  static create(e: Engine, map: ProbabilityMap, radius: number, opts: SmoothOptions = {}): SmoothedMap {
     if (!(radius > 0)) throw new Error(`detector: the smoothing radius must be > 0 px, got ${radius}`);
-    const m = e.tensor([map.height, map.width], map.data);
-    const mf = diskFilter(e, m, radius);
-    m.release();
-    return new SmoothedMap(e, mf, radius);
+    const { width: W, height: H } = map;
+    if (map.data.length !== W * H) throw new Error(`detector: the map holds ${map.data.length} values, ${W}x${H} needs ${W * H}`);
+    const maxBytes = tensorBudget(e, opts.maxBytes);
+    const mode = opts.mode ?? 'auto';
+    if (mode !== 'auto' && mode !== 'gpu' && mode !== 'tiled') throw new Error(`detector: unknown smoothing mode '${String(mode)}'`);
+    const fits = fitsGpuSuppression(W * H, maxBytes);
+    if (mode === 'gpu' && !fits) {
+      throw new Error(`detector: a ${W}x${H} map does not fit the GPU suppression's buffers of ${maxBytes} bytes; use mode 'auto' or 'tiled'`);
+    }
+    if (mode === 'gpu' || (mode === 'auto' && fits)) {
+      const m = e.tensor([H, W], map.data);
+      const mf = diskFilter(e, m, radius);
+      m.release();
+      return new SmoothedMap(e, mf, null, W, H, radius);
+    }
+    const host = smoothTiled(e, map, radius, maxBytes);
+    host.catch(() => {}); // reported by detections() / read()
+    return new SmoothedMap(e, null, host, W, H, radius);
   }
 
-  detections(threshold: number, maxDetections?: number): Promise<Detection[]> {
-    return nonMaxSuppression(this.e, this.smoothed, { radius: 2 * this.radius, threshold, maxDetections });
+  async detections(threshold: number, maxDetections?: number): Promise<Detection[]> {
+    const p = { radius: 2 * this.radius, threshold, maxDetections };
+    if (this.smoothed) return nonMaxSuppression(this.e, this.smoothed, p);
+    return greedySuppression(await this.host!, this.height, this.width, p);
   }
 
-  read(): Promise<Float32Array> {
-    return this.smoothed.read();
+  /** Mf, row-major [height, width] (a copy). */
+  async read(): Promise<Float32Array> {
+    if (this.smoothed) return this.smoothed.read();
+    return (await this.host!).slice();
   }
 
   release(): void {
-    this.smoothed.release();
+    this.smoothed?.release();
   }
+}
+
+/**
+ * Mf = diskFilter(M, radius) (zero border) of a map of any size, computed on the GPU in tiles of
+ * one shape: a core of at most T x T pixels with a halo of floor(radius) on every side, the parts
+ * outside the map filled with zeros. Every output pixel then sums exactly the values, in exactly
+ * the order, of the whole-map kernel (its disk never leaves the tile; a zero read where the
+ * whole-map kernel skips a pixel adds +0 to a sum that starts at +0, which changes no float), so
+ * the result equals diskFilter on the whole map bit for bit. Each tensor holds at most maxBytes.
+ */
+export async function smoothTiled(e: Engine, map: ProbabilityMap, radius: number, maxBytes: number): Promise<Float32Array> {
+  const { width: W, height: H, data } = map;
+  const { RM } = diskSpans(radius, false);
+  const halo = Math.max(0, RM);
+  // the largest square core T with (T + 2 halo)^2 floats per tensor (input and output)
+  const T = Math.floor(Math.sqrt(Math.floor(maxBytes / 4))) - 2 * halo;
+  if (T < 1) throw new Error(`detector: a disk of radius ${radius} px needs tiles over the ${maxBytes} bytes per buffer allowed`);
+  const ny = Math.ceil(H / T);
+  const nx = Math.ceil(W / T);
+  const ch = Math.ceil(H / ny); // core sizes: at most ch x cw, all tiles uploaded as (ch + 2 halo) x (cw + 2 halo)
+  const cw = Math.ceil(W / nx);
+  const rh = ch + 2 * halo;
+  const rw = cw + 2 * halo;
+  const out = new Float32Array(W * H);
+  const part = new Float32Array(rh * rw);
+  for (let ty = 0; ty < ny; ty++)
+    for (let tx = 0; tx < nx; tx++) {
+      const y0 = Math.floor((ty * H) / ny), y1 = Math.floor(((ty + 1) * H) / ny);
+      const x0 = Math.floor((tx * W) / nx), x1 = Math.floor(((tx + 1) * W) / nx);
+      // tile pixel (r, c) = map pixel (y0 - halo + r, x0 - halo + c), 0 outside the map
+      part.fill(0);
+      const cx0 = Math.max(0, x0 - halo), cx1 = Math.min(W, x0 - halo + rw);
+      for (let r = 0; r < rh; r++) {
+        const y = y0 - halo + r;
+        if (y < 0 || y >= H) continue;
+        part.set(data.subarray(y * W + cx0, y * W + cx1), r * rw + (cx0 - (x0 - halo)));
+      }
+      const m = e.tensor([rh, rw], part);
+      const mf = diskFilter(e, m, radius);
+      m.release();
+      const sm = await mf.read();
+      mf.release();
+      for (let y = y0; y < y1; y++) {
+        const o = (y - y0 + halo) * rw + halo;
+        out.set(sm.subarray(o, o + (x1 - x0)), y * W + x0);
+      }
+    }
+  return out;
+}
+
+/**
+ * The paper's suppression on the CPU, for maps kept on the CPU: exactly nonMaxSuppression's loop
+ *   D = {}; repeat { pm = argmax Mf (ties: smallest row-major index); if Mf(pm) <= t stop;
+ *                    add (pm, Mf(pm)) to D; set Mf(p) = 0 for every p with |p - pm| < r }
+ * run as the equivalent greedy scan (shaders/nms_mark.wgsl (a)): the pixels above t sorted by
+ * (score descending, index ascending), each taken unless a pixel taken before lies at distance < r
+ * (dx^2 + dy^2 < r^2 in float64). Same detections, order and scores as nonMaxSuppression.
+ */
+export function greedySuppression(
+  mf: Float32Array, H: number, W: number, opts: { radius: number; threshold: number; maxDetections?: number },
+): Detection[] {
+  const { radius, threshold } = opts;
+  if (mf.length !== H * W) throw new Error(`greedySuppression: ${mf.length} values for a ${W}x${H} map`);
+  if (!Number.isFinite(radius) || radius <= 0) throw new Error(`greedySuppression: radius must be a finite number > 0, got ${radius}`);
+  if (!(threshold >= 0)) throw new Error(`greedySuppression: threshold must be >= 0, got ${threshold}`);
+  const max = opts.maxDetections ?? Infinity;
+  if (!(max >= 0)) throw new Error(`greedySuppression: maxDetections must be >= 0, got ${max}`);
+  const n = H * W;
+  if (n === 0 || max === 0) return [];
+  if (n >= 2 ** 32) throw new Error(`greedySuppression: map of ${n} pixels is too large`);
+  // candidates (v > t excludes NaN), sorted by one 64-bit key: high word = ~(float32 bits), low
+  // word = index. Scores above t >= 0 are positive, where float32 bits grow with the value.
+  let count = 0;
+  for (let i = 0; i < n; i++) if (mf[i] > threshold) count++;
+  if (count === 0) return [];
+  const keys = new BigUint64Array(count);
+  const words = new Uint32Array(keys.buffer);
+  const bits = new Uint32Array(mf.buffer, mf.byteOffset, n);
+  for (let i = 0, k = 0; i < n; i++)
+    if (mf[i] > threshold) {
+      words[2 * k] = i; // little-endian: the low word first
+      words[2 * k + 1] = ~bits[i] >>> 0;
+      k++;
+    }
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('greedySuppression: needs a little-endian host');
+  keys.sort();
+  const { RM, spans } = diskSpans(radius, true);
+  const dead = new Uint8Array(n);
+  const out: Detection[] = [];
+  for (let k = 0; k < count && out.length < max; k++) {
+    const p = words[2 * k];
+    if (dead[p]) continue;
+    const y = Math.floor(p / W);
+    const x = p - y * W;
+    out.push({ x, y, score: mf[p] });
+    for (let dy = -RM; dy <= RM; dy++) {
+      const yy = y + dy;
+      if (yy < 0 || yy >= H) continue;
+      const sp = spans[dy + RM];
+      const j0 = Math.max(0, x - sp);
+      const j1 = Math.min(W - 1, x + sp);
+      dead.fill(1, yy * W + j0, yy * W + j1 + 1);
+    }
+  }
+  return out;
 }
 
 export interface DetectOptions extends MapOptions {
@@ -144,16 +314,19 @@ export async function detectMitoses(e: Engine, models: readonly Model[], image: 
     if (!opts.rescale) throw new Error('detector: the image needs resampling to the model resolution but no resampler was given');
     input = opts.rescale(image, imageMpp, modelMpp);
   }
+  // input pixels per map pixel, per axis (a resampled non-square image rounds each side on its own)
   const scale = image.width / input.width;
-  const threshold = opts.threshold ?? DEFAULT_THRESHOLD;
+  const scaleY = image.height / input.height;
+  // one rule everywhere (CLI, page, library): the model's recorded threshold, else the paper's t0
+  const threshold = opts.threshold ?? modelThreshold(models[0]);
   const radius = smoothingRadiusPx(modelMpp);
   const map = await probabilityMap(e, models, input, opts);
-  const sm = SmoothedMap.create(e, map, radius);
+  const sm = SmoothedMap.create(e, map, radius, { maxBytes: opts.maxBytes });
   try {
     const dets = await sm.detections(threshold);
     const detections = dets.map((d) => ({
       x: Math.round((d.x + 0.5) * scale - 0.5),
-      y: Math.round((d.y + 0.5) * scale - 0.5),
+      y: Math.round((d.y + 0.5) * scaleY - 0.5),
       score: d.score,
     }));
     return { detections, map: opts.keepMap ? map : undefined, scale, radius, threshold };

@@ -5,13 +5,26 @@
 import * as jpeg from 'jpeg-js';
 import UPNG from 'upng-js';
 import UTIF, { type Ifd } from 'utif';
+import pako from 'pako';
 import type { RgbaImage } from '../model/dense.js';
+import { printable } from '../printable.js';
 
 export type { RgbaImage };
 export type ImageFormat = 'tiff' | 'png' | 'jpeg' | 'bmp';
 
-/** More pixels than this do not fit comfortably in one JavaScript RGBA array: crop or tile first. */
+/** More pixels than this do not fit comfortably in one JavaScript RGBA array (resizeTo's bound). */
 export const MAX_PIXELS = 2 ** 28;
+
+/**
+ * The most pixels an image file may declare: 100 megapixels (e.g. 10000x10000). Decoding needs
+ * 4 bytes a pixel and detection about 20 more (the probability maps, the overlay and heatmap
+ * PNGs), so 100 MP stays within ~3 GiB of host memory; the data sets' fields are 2000x2000
+ * (AMIDA13, MITOS) to 7215x5412 (MIDOG, 39 MP). Larger scans are cut into fields first. The size
+ * is checked from the header, before anything is decoded or allocated.
+ */
+export const MAX_IMAGE_PIXELS = 100_000_000;
+
+const TOO_BIG_HINT = `crop or tile it into fields first (e.g. \`magick in.tif -crop 4096x4096 +repage field_%d.tif\` or \`vips dzsave\`)`;
 
 export class ImageFormatError extends Error {
   constructor(name: string, problem: string) {
@@ -36,10 +49,40 @@ function checkSize(name: string, width: number, height: number, what = 'the imag
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
     throw new ImageFormatError(name, `${what} has a bad size ${width}x${height} (corrupt header?)`);
   }
-  if (width * height > MAX_PIXELS) {
-    throw new ImageFormatError(name, `${what} is ${width}x${height} pixels, more than ${MAX_PIXELS} (2^28) can be loaded at once; crop or tile it into fields (e.g. 4096x4096) first`);
+  if (width * height > MAX_IMAGE_PIXELS) {
+    throw new ImageFormatError(name, `${what} declares ${width}x${height} pixels (${(width * height / 1e6).toFixed(1)} megapixels), more than the ${MAX_IMAGE_PIXELS / 1e6} megapixels mitoscan decodes at once; ${TOO_BIG_HINT}`);
   }
 }
+
+/**
+ * Inflates a zlib stream only to count its output, stopping as soon as it exceeds `max` bytes (a
+ * decompression bomb or a corrupt file), so that the libraries, which inflate everything into
+ * memory, only ever see streams of the size the header declares. Returns the inflated size.
+ */
+function inflatedSize(data: Uint8Array, max: number, name: string, what: string): number {
+  const inf = new pako.Inflate({ chunkSize: 1 << 16 });
+  let total = 0;
+  inf.onData = (chunk: Uint8Array) => {
+    total += chunk.length;
+    if (total > max) throw new ImageFormatError(name, `corrupt or malicious file: ${what} decompresses to more than the ${max} bytes its declared size needs`);
+  };
+  inf.onEnd = (status: number) => {
+    inf.err = status; // what pako's own onEnd records
+    inf.msg = inf.strm?.msg ?? '';
+  };
+  inf.push(data, true);
+  if (inf.err) throw new ImageFormatError(name, `corrupt compressed data in ${what} (${inf.msg || `zlib error ${inf.err}`}); the file is probably truncated or corrupt`);
+  return total;
+}
+
+/** The parts joined into one array. */
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  parts.reduce((o, p) => (out.set(p, o), o + p.length), 0);
+  return out;
+}
+
+export { printable };
 
 /** A private ArrayBuffer holding exactly `bytes` (the libraries read whole buffers, from offset 0). */
 function exactCopy(bytes: Uint8Array): ArrayBuffer {
@@ -201,10 +244,69 @@ function decodeTiffPage(buf: ArrayBuffer, ifds: Ifd[], ifd: Ifd, page: string, n
   if (offsets.length < pieces || !counts || counts.length < pieces || !offsets.slice(0, pieces).every(fits)) {
     throw new ImageFormatError(name, `${page} is truncated or corrupt (its image data lies past the end of the file or its ${tiled ? 'tile' : 'strip'} table is incomplete)`);
   }
+  // utif decodes whatever the strips hold without complaint (corrupt LZW becomes black or noise,
+  // Deflate inflates without bound): every piece must decode to the size the header declares
+  const bytes = new Uint8Array(buf);
+  const rowBytes = tw * spp;
+  for (let i = 0; i < pieces && !jpegCoded; i++) {
+    const want = rowBytes * (tiled ? th : Math.min(th, height - i * th)), max = rowBytes * th;
+    const piece = bytes.subarray(offsets[i], offsets[i] + counts[i]);
+    const what = `${page}, ${tiled ? 'tile' : 'strip'} ${i}`;
+    const got = compression === 5 ? lzwSize(piece, max, name, what) : compression === 8 || compression === 32946 ? inflatedSize(piece, max, name, what) : compression === 32773 ? packBitsSize(piece, max, name, what) : piece.length;
+    if (got < want) throw new ImageFormatError(name, `truncated or corrupt TIFF: ${what} holds ${got} bytes of pixels, ${want} expected`);
+  }
   UTIF.decodeImage(buf, ifd, ifds);
   if (!ifd.data || ifd.data.length < width * height * spp) throw new ImageFormatError(name, `${page}: truncated image data`);
   const rgba = UTIF.toRGBA8(ifd);
   return { width, height, data: new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, width * height * 4) };
+}
+
+/**
+ * The decoded size of one TIFF LZW strip (codes of 9 to 12 bits, MSB first, code 256 = clear,
+ * 257 = end, the code width grows one code early as TIFF writers do), read only within its own
+ * bytes. Throws on a code that the table cannot hold yet (corrupt data) or beyond `max` bytes.
+ */
+function lzwSize(b: Uint8Array, max: number, name: string, what: string): number {
+  const lens = new Uint32Array(4096).fill(1, 0, 256);
+  const corrupt = (why: string) => new ImageFormatError(name, `corrupt LZW data in ${what} (${why}); the file is damaged: re-export it`);
+  if (b.length >= 2 && b[0] === 0 && b[1] === 1) throw corrupt('old-style LZW (reversed bit order), which is not supported');
+  let bits = 9, next = 258, prev = -1, out = 0;
+  for (let pos = 0; pos + bits <= b.length * 8; ) {
+    // up to 12 bits starting at bit `pos`
+    const v = (b[pos >>> 3] << 16) | ((b[(pos >>> 3) + 1] ?? 0) << 8) | (b[(pos >>> 3) + 2] ?? 0);
+    const code = (v >>> (24 - (pos & 7) - bits)) & ((1 << bits) - 1);
+    pos += bits;
+    if (code === 257) break;
+    if (code === 256) {
+      (bits = 9), (next = 258), (prev = -1);
+      continue;
+    }
+    if (prev < 0) {
+      if (code > 255) throw corrupt(`code ${code} right after a clear code`);
+      out += 1;
+    } else {
+      if (code > next || (code === next && next >= 4096)) throw corrupt(`code ${code} before the table holds it`);
+      out += code === next ? lens[prev] + 1 : lens[code];
+      if (next < 4096) lens[next++] = lens[prev] + 1;
+    }
+    if (out > max) throw new ImageFormatError(name, `corrupt or malicious file: ${what} decompresses to more than the ${max} bytes its declared size needs`);
+    prev = code;
+    if (next + 1 >= 1 << bits && bits < 12) bits++;
+  }
+  return out;
+}
+
+/** The decoded size of one PackBits strip; throws beyond `max` bytes. */
+function packBitsSize(b: Uint8Array, max: number, name: string, what: string): number {
+  let out = 0;
+  for (let i = 0; i < b.length; ) {
+    const n = (b[i] << 24) >> 24;
+    if (n >= 0) (out += n + 1), (i += n + 2);
+    else if (n !== -128) (out += 1 - n), (i += 2);
+    else i++;
+    if (out > max) throw new ImageFormatError(name, `corrupt file: ${what} decompresses to more than the ${max} bytes its declared size needs`);
+  }
+  return out;
 }
 
 const SHORT = 3, LONG = 4, RATIONAL = 5;
@@ -336,13 +438,32 @@ function decodePng(bytes: Uint8Array, name: string): RgbaImage {
   if (width * height > 8300 * bytes.length) throw new ImageFormatError(name, `corrupt PNG header: ${width}x${height} pixels cannot fit in ${bytes.length} bytes`);
   // walk the chunks first: upng-js copies a chunk byte by byte for its declared length (a corrupt
   // length means minutes of work) and only produces pixels once it reaches IEND
+  const idat: Uint8Array[] = [];
+  let palette = false;
   for (let at = 8; ; ) {
     const type = at + 8 <= bytes.length ? String.fromCharCode(...bytes.subarray(at + 4, at + 8)) : '';
     const end = at + 12 + (at + 8 <= bytes.length ? v.getUint32(at) : 0);
-    if (!type || end > bytes.length) throw new ImageFormatError(name, `truncated or corrupt PNG (${type ? `its ${type} chunk runs` : 'it stops'} past the end of the file, before IEND)`);
+    if (!type || end > bytes.length) throw new ImageFormatError(name, `truncated or corrupt PNG (${type ? `its ${printable(type)} chunk runs` : 'it stops'} past the end of the file, before IEND)`);
     if (type === 'IEND') break;
+    if (type === 'IDAT') idat.push(bytes.subarray(at + 8, end - 4));
+    if (type === 'PLTE') palette = true;
     at = end;
   }
+  const depth = bytes[24], ctype = bytes[25], interlace = bytes[28];
+  const channels = ({ 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as Record<number, number>)[ctype];
+  const depthOk = ctype === 0 ? [1, 2, 4, 8, 16].includes(depth) : ctype === 3 ? [1, 2, 4, 8].includes(depth) : [8, 16].includes(depth);
+  if (!channels || !depthOk || interlace > 1) throw new ImageFormatError(name, `corrupt PNG header (colour type ${ctype}, bit depth ${depth}, interlace ${interlace})`);
+  if (ctype === 3 && !palette) throw new ImageFormatError(name, 'a palette PNG without its palette (no PLTE chunk): the file is corrupt; re-export it as RGB');
+  if (!idat.length) throw new ImageFormatError(name, 'a PNG without image data (no IDAT chunk)');
+  // the exact size of the filtered rows (of the 7 Adam7 passes when interlaced)
+  const rowsBytes = (w: number, h: number) => (w && h ? h * (1 + Math.ceil((w * channels * depth) / 8)) : 0);
+  const passes = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+  const raw = interlace
+    ? passes.reduce((a, [x0, y0, dx, dy]) => a + rowsBytes(Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy)), 0)
+    : rowsBytes(width, height);
+  const z = idat.length === 1 ? idat[0] : concat(idat);
+  const got = inflatedSize(z, raw, name, 'its image data');
+  if (got < raw) throw new ImageFormatError(name, `truncated PNG image data (${got} of the ${raw} bytes its ${width}x${height} size needs)`);
   const png = UPNG.decode(exactCopy(bytes));
   if (!png.data) throw new ImageFormatError(name, 'a PNG without image data');
   const expected = png.width * png.height * 4;
@@ -412,14 +533,45 @@ function storedPng(img: RgbaImage): Uint8Array {
   return out;
 }
 
+/** Width and height from the first SOFn frame header before the scan data, if found. */
+function jpegFrameSize(b: Uint8Array): { width: number; height: number; huffman: boolean } | undefined {
+  for (let at = 2; at + 4 <= b.length; ) {
+    if (b[at] !== 0xff) return undefined; // not at a marker: let the decoder say what is wrong
+    const m = b[at + 1];
+    if (m === 0xff) {
+      at++; // fill byte
+      continue;
+    }
+    if (m === 0x01 || (m >= 0xd0 && m <= 0xd7)) {
+      at += 2;
+      continue;
+    }
+    if (m === 0xda || m === 0xd9) return undefined; // scan or end before any frame header
+    const len = (b[at + 2] << 8) | b[at + 3];
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+      if (at + 9 > b.length) return undefined;
+      return { height: (b[at + 5] << 8) | b[at + 6], width: (b[at + 7] << 8) | b[at + 8], huffman: m < 0xc8 };
+    }
+    at += 2 + len;
+  }
+  return undefined;
+}
+
 function decodeJpeg(bytes: Uint8Array, name: string): RgbaImage {
+  const frame = jpegFrameSize(bytes);
+  if (frame) {
+    checkSize(name, frame.width, frame.height);
+    // with Huffman coding every 8x8 block of a component costs at least one bit (its DC code)
+    const blocks = Math.ceil(frame.width / 8) * Math.ceil(frame.height / 8);
+    if (frame.huffman && blocks > 8 * bytes.length) throw new ImageFormatError(name, `corrupt JPEG header: ${frame.width}x${frame.height} pixels cannot fit in ${bytes.length} bytes (a truncated file or a lying header)`);
+  }
   let r: { width: number; height: number; data: Uint8Array };
   try {
-    r = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_PIXELS / 1e6, maxMemoryUsageInMB: 4096 });
+    r = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6, maxMemoryUsageInMB: 4096 });
   } catch (e) {
     // jpeg-js checks the size from the frame header before it allocates: say so in our words
     if (/maxResolutionInMP|maxMemoryUsageInMB/.test(String((e as Error)?.message))) {
-      throw new ImageFormatError(name, `the image has more than ${MAX_PIXELS} (2^28) pixels, too many to load at once; crop or tile it into fields (e.g. 4096x4096) first`);
+      throw new ImageFormatError(name, `the image has more than the ${MAX_IMAGE_PIXELS / 1e6} megapixels mitoscan decodes at once; ${TOO_BIG_HINT}`);
     }
     throw e;
   }

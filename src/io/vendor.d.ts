@@ -36,3 +36,18 @@ declare module 'utif' {
   };
   export default UTIF;
 }
+
+declare module 'pako' {
+  /** Streaming zlib inflate (pako 1.x): push() calls onData per output chunk; err/msg after an error. */
+  export class Inflate {
+    constructor(opts?: { chunkSize?: number; raw?: boolean });
+    onData: (chunk: Uint8Array) => void;
+    onEnd: (status: number) => void;
+    push(data: Uint8Array, mode?: boolean | number): boolean;
+    err: number;
+    msg: string;
+    strm?: { msg?: string };
+  }
+  const pako: { Inflate: typeof Inflate };
+  export default pako;
+}

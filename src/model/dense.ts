@@ -17,13 +17,17 @@
 //      Each layer shrinks the map by d (k - 1); in total by S - 1, so the output is H x W and its
 //      pixel (x, y) holds exactly the logits of the patch net on the window of (x, y);
 //   4. 2-way softmax per pixel: p = 1 / (1 + exp(z0 - z1)), the mitosis probability (channel 1).
-// Large images are cut into tiles whose padded inputs overlap by S - 1 so that no intermediate
-// tensor exceeds the adapter's buffer limits; tiles change no value.
-// Variants 0..7 (rotations by k*90 degrees, with and without mirroring; engine/ops/image.ts) are
-// applied to the image before and inverted on the probability map after.
+// Images of any size (that fit in host memory) are cut into tiles of one shape (the last ones
+// shifted back to end at the border, overlapping their neighbours) whose padded inputs overlap by
+// at least S - 1, so that no tensor exceeds the adapter's buffer limits; tiles change no value. Each tile's
+// padded, normalised input is built on the CPU (steps 1-2 by index arithmetic: the value at a
+// padded position is the normalised image pixel that mirroring, then the variant, puts there) and
+// only that tile is uploaded: no tensor ever holds the whole image.
+// Variants 0..7 (rotations by k*90 degrees, with and without mirroring; engine/ops/image.ts
+// dihedral) are applied to the image before and inverted on the probability map after, both as
+// index maps on the CPU (exact permutations, as the GPU dihedral/dihedralInverse kernels).
 import type { Engine, Tensor } from '../../engine/engine.js';
 import { conv2dForward } from '../../engine/ops/conv2d.js';
-import { dihedral, dihedralInverse, padMirror } from '../../engine/ops/image.js';
 import { maxPoolForward } from '../../engine/ops/pool.js';
 import type { Model, Normalisation } from './model-file.js';
 import { Network } from './network.js';
@@ -52,6 +56,9 @@ export interface DenseOptions {
   onProgress?: (done: number, total: number) => void;
   /** Reuse a network already on the GPU (must hold `model`'s spec); default: upload model.params. */
   net?: Network;
+  /** The largest tensor (bytes) to allocate; default and upper bound maxTensorBytes(e). Tests set
+   * a small one to exercise the tiled paths on small images. */
+  maxBytes?: number;
 }
 
 /** x = (rgb * scale - mean[c]) / std[c] in float32 arithmetic (as gatherPatches does), planar [3, H, W]. */
@@ -152,95 +159,162 @@ export function largestTile(spec: NetSpec, maxBytes: number, cap = 4096): number
   return lo;
 }
 
-/** Splits [0, n) into ceil(n / t) nearly equal parts. */
-function splits(n: number, t: number): [number, number][] {
+/**
+ * Covers [0, n) with k = ceil(n / t) windows of ONE length ceil(n / k) <= t, spread evenly, the
+ * last ending at n (neighbours overlap by a pixel or none; overlapped pixels get the same values
+ * from either window). One tile shape per image means one set of compiled pipelines.
+ */
+function windows(n: number, t: number): [number, number][] {
   const k = Math.ceil(n / t);
+  const len = Math.ceil(n / k);
   const out: [number, number][] = [];
-  for (let i = 0; i < k; i++) out.push([Math.floor((i * n) / k), Math.floor(((i + 1) * n) / k)]);
+  for (let i = 0; i < k; i++) {
+    const s = k === 1 ? 0 : Math.floor((i * (n - len)) / (k - 1));
+    out.push([s, s + len]);
+  }
+  return out;
+}
+
+/** The per-buffer byte budget of an operation: `maxBytes` (when given) capped by maxTensorBytes(e). */
+export function tensorBudget(e: Engine, maxBytes?: number): number {
+  const hw = maxTensorBytes(e);
+  if (maxBytes === undefined) return hw;
+  if (!(maxBytes >= 4)) throw new Error(`maxBytes must be a number >= 4, got ${maxBytes}`);
+  return Math.min(hw, Math.floor(maxBytes));
+}
+
+/**
+ * Where dihedral variant k (engine/ops/image.ts dihedral) of an H x W image takes its pixels:
+ * variant pixel (i, j) holds original pixel index base + i * di + j * dj (row-major, a * W + b).
+ * With q = k mod 4 and c the column before the optional left-right mirror (b = W-1-c for k >= 4):
+ *   q = 0: a = i,       c = j        q = 1: a = j,       c = W-1-i
+ *   q = 2: a = H-1-i,   c = W-1-j    q = 3: a = H-1-j,   c = i
+ * (the inverse of the shader's quarter turns (r, c) -> (w-1-c, r)).
+ */
+export function variantIndexMap(k: number, H: number, W: number): { base: number; di: number; dj: number; HV: number; WV: number } {
+  if (!Number.isInteger(k) || k < 0 || k > 7) throw new Error(`variantIndexMap: variant must be 0..7, got ${k}`);
+  // a = a0 + ai i + aj j, c = c0 + ci i + cj j
+  const q = k % 4;
+  const [a0, ai, aj, c0, ci, cj] =
+    q === 0 ? [0, 1, 0, 0, 0, 1] : q === 1 ? [0, 0, 1, W - 1, -1, 0] : q === 2 ? [H - 1, -1, 0, W - 1, 0, -1] : [H - 1, 0, -1, 0, 1, 0];
+  // b = c, or W-1-c when mirrored
+  const [b0, bi, bj] = k >= 4 ? [W - 1 - c0, -ci, -cj] : [c0, ci, cj];
+  const odd = q % 2 === 1;
+  return { base: a0 * W + b0, di: ai * W + bi, dj: aj * W + bj, HV: odd ? W : H, WV: odd ? H : W };
+}
+
+/** Mirror index without edge repeat (as shaders/pad_mirror.wgsl refl): -1 -> 1, n -> n - 2; n = 1 -> 0. */
+export function reflectIndex(i: number, n: number): number {
+  if (n === 1) return 0;
+  const period = 2 * (n - 1);
+  let k = i % period;
+  if (k < 0) k += period;
+  return k >= n ? period - k : k;
+}
+
+/** normaliseImage's value of every byte 0..255 per channel (the same float32 arithmetic): [3 * 256]. */
+function normalisationTable(norm: Normalisation): Float32Array {
+  const f = Math.fround;
+  const scale = f(norm.scale);
+  const lut = new Float32Array(3 * 256);
+  for (let c = 0; c < 3; c++) {
+    const mean = f(norm.mean[c]);
+    const std = f(norm.std[c]);
+    for (let v = 0; v < 256; v++) lut[c * 256 + v] = f(f(v * scale) - mean) / std;
+  }
+  return lut;
+}
+
+/**
+ * The padded, normalised input of one output tile of variant k: [3, th + S - 1, tw + S - 1], built
+ * on the CPU. Entry (c, r, s) = normalised channel c of the original pixel at variant position
+ * (refl(y0 + r - R, HV), refl(x0 + s - R, WV)): exactly what padMirror(dihedral(x, k)) holds at
+ * padded row y0 + r, column x0 + s.
+ */
+function tileInput(
+  data: Uint8Array | Uint8ClampedArray, lut: Float32Array, map: ReturnType<typeof variantIndexMap>,
+  y0: number, x0: number, ih: number, iw: number, R: number,
+): Float32Array {
+  const out = new Float32Array(3 * ih * iw);
+  const colOff = new Int32Array(iw);
+  for (let s = 0; s < iw; s++) colOff[s] = reflectIndex(x0 + s - R, map.WV) * map.dj;
+  const plane = ih * iw;
+  for (let r = 0; r < ih; r++) {
+    const rowBase = map.base + reflectIndex(y0 + r - R, map.HV) * map.di;
+    const o = r * iw;
+    for (let s = 0; s < iw; s++) {
+      const p = 4 * (rowBase + colOff[s]);
+      out[o + s] = lut[data[p]];
+      out[plane + o + s] = lut[256 + data[p + 1]];
+      out[2 * plane + o + s] = lut[512 + data[p + 2]];
+    }
+  }
   return out;
 }
 
 /**
  * Mitosis probability of every pixel of `image`: equal, per pixel, to the net run on the window
  * centred there (mirrored at the borders; see the top of this file), for dihedral variant
- * `opts.variant` (the map is transformed back, so it is always aligned with `image`).
+ * `opts.variant` (the map is transformed back, so it is always aligned with `image`). Works on any
+ * image that fits in host memory: only one tile's input and intermediates live on the GPU at a
+ * time, each tensor at most `opts.maxBytes` (default maxTensorBytes(e)).
  */
 export async function denseMap(e: Engine, model: Model, image: RgbaImage, opts: DenseOptions = {}): Promise<ProbabilityMap> {
   const spec = model.spec;
   const variant = opts.variant ?? 0;
   if (!Number.isInteger(variant) || variant < 0 || variant > 7) throw new Error(`denseMap: variant must be 0..7, got ${variant}`);
   if (spec.input.channels !== 3) throw new Error(`denseMap: ${spec.name} takes ${spec.input.channels} channels, images have 3`);
-  const net = opts.net ?? Network.fromModel(e, model);
+  const { width, height, data: rgba } = image;
+  if (!(width >= 1 && height >= 1) || rgba.length !== width * height * 4) {
+    throw new Error(`denseMap: ${rgba.length} bytes for a ${width}x${height} RGBA image (needs ${width * height * 4})`);
+  }
   if (opts.net && JSON.stringify(opts.net.spec) !== JSON.stringify(spec)) throw new Error('denseMap: opts.net does not hold the model\'s spec');
+  const maxBytes = tensorBudget(e, opts.maxBytes);
   const S = spec.input.size;
   const R = windowRadius(spec);
-  const { width, height } = image;
+  const map = variantIndexMap(variant, height, width);
+  const H = map.HV;
+  const W = map.WV;
+  const tile = opts.tileSize ?? largestTile(spec, maxBytes, Math.max(H, W));
+  if (!Number.isInteger(tile) || tile < 1) throw new Error(`denseMap: tileSize must be a positive integer, got ${tile}`);
+  if (denseTileBytes(spec, Math.min(tile, H), Math.min(tile, W)) > maxBytes) {
+    throw new Error(`denseMap: tiles of ${tile}x${tile} need more than this adapter's ${maxBytes} bytes per buffer; use a smaller tileSize`);
+  }
+  const net = opts.net ?? Network.fromModel(e, model);
   try {
-    const maxBytes = maxTensorBytes(e);
-    // 1. normalise (CPU), upload, transform
-    const x0 = e.tensor([1, 3, height, width], normaliseImage(image, model.normalisation));
-    const xv = variant === 0 ? x0 : dihedral(e, x0, variant);
-    if (xv !== x0) x0.release();
-    const [, , H, W] = xv.shape;
-    // 2. mirror padding
-    const padBytes = 3 * (H + S - 1) * (W + S - 1) * 4;
-    if (padBytes > maxBytes) {
-      xv.release();
-      throw new Error(`denseMap: the padded ${width}x${height} image needs ${(padBytes / 2 ** 20).toFixed(0)} MiB, over this adapter's ${(maxBytes / 2 ** 20).toFixed(0)} MiB per buffer; cut the image into parts first`);
-    }
-    const padded = padMirror(e, xv, { top: R, left: R, bottom: S - 1 - R, right: S - 1 - R });
-    xv.release();
-    const Hp = H + S - 1;
-    const Wp = W + S - 1;
-    // 3. tiles
-    const tile = opts.tileSize ?? largestTile(spec, maxBytes, Math.max(H, W));
-    if (!Number.isInteger(tile) || tile < 1) throw new Error(`denseMap: tileSize must be a positive integer, got ${tile}`);
-    if (denseTileBytes(spec, Math.min(tile, H), Math.min(tile, W)) > maxBytes) {
-      padded.release();
-      throw new Error(`denseMap: tiles of ${tile}x${tile} need more than this adapter's ${maxBytes} bytes per buffer; use a smaller tileSize`);
-    }
-    const rows = splits(H, tile);
-    const cols = splits(W, tile);
+    const lut = normalisationTable(model.normalisation);
+    const rows = windows(H, tile);
+    const cols = windows(W, tile);
     const total = rows.length * cols.length;
-    const prob = new Float32Array(H * W);
+    // the map in the image's orientation: variant pixel (i, j) goes to map.base + i di + j dj
+    const prob = new Float32Array(width * height);
     let done = 0;
     for (const [y0, y1] of rows)
-      for (const [x0c, x1] of cols) {
+      for (const [x0, x1] of cols) {
         const th = y1 - y0;
-        const tw = x1 - x0c;
-        let input = padded;
-        if (total > 1) {
-          // crop the padded input of this tile: rows y0 .. y1 + S - 2, columns x0 .. x1 + S - 2
-          const ih = th + S - 1;
-          const iw = tw + S - 1;
-          input = e.empty([1, 3, ih, iw]);
-          for (let c = 0; c < 3; c++)
-            for (let r = 0; r < ih; r++) e.copy(padded, input, (c * Hp + y0 + r) * Wp + x0c, (c * ih + r) * iw, iw);
-        }
+        const tw = x1 - x0;
+        // 1-2. the tile's padded input: variant rows y0 - R .. y1 - 1 + S - 1 - R, mirrored
+        const ih = th + S - 1;
+        const iw = tw + S - 1;
+        const input = e.tensor([1, 3, ih, iw], tileInput(rgba, lut, map, y0, x0, ih, iw, R));
+        // 3. the net
         const z = denseLogits(e, net, input);
-        if (input !== padded) input.release();
+        input.release();
         const zz = await z.read();
         z.release();
-        // 4. per-pixel softmax over the 2 channels (float64), channel 1 = mitosis
+        // 4. per-pixel softmax over the 2 channels (float64), channel 1 = mitosis; 5. back to the image's orientation
         const n = th * tw;
-        for (let i = 0; i < th; i++)
+        for (let i = 0; i < th; i++) {
+          const rowBase = map.base + (y0 + i) * map.di + x0 * map.dj;
           for (let j = 0; j < tw; j++) {
             const k = i * tw + j;
-            prob[(y0 + i) * W + x0c + j] = 1 / (1 + Math.exp(zz[k] - zz[n + k]));
+            prob[rowBase + j * map.dj] = 1 / (1 + Math.exp(zz[k] - zz[n + k]));
           }
+        }
         done++;
         opts.onProgress?.(done, total);
       }
-    padded.release();
-    if (variant === 0) return { width, height, data: prob };
-    // 5. back to the image's orientation
-    const pt = e.tensor([1, 1, H, W], prob);
-    const back = dihedralInverse(e, pt, variant);
-    pt.release();
-    const data = await back.read();
-    back.release();
-    if (back.shape[2] !== height || back.shape[3] !== width) throw new Error(`denseMap: internal error, inverse variant gave [${back.shape}]`);
-    return { width, height, data };
+    return { width, height, data: prob };
   } finally {
     if (!opts.net) net.destroy();
   }

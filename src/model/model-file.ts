@@ -5,7 +5,7 @@
 //          8   u32       format version (MODEL_FORMAT_VERSION)
 //         12   u32       H = byte length of the JSON header (a multiple of 4; padded with spaces)
 //         16   H bytes   JSON header, UTF-8: { spec, window, umPerPixel, normalisation, activation,
-//                        paramCount, provenance }
+//                        paramCount, provenance, stain? } (stain only when the model has one)
 //     16 + H   u32       P = number of float32 parameters that follow
 //     20 + H   4P bytes  float32 little-endian parameters, layer by layer in spec order:
 //                        conv: weight [Cout,Cin,K,K] then bias [Cout]; fc: weight [Out,In] then bias [Out]
@@ -48,6 +48,8 @@ export interface Model {
   /** Input normalisation: x = (rgb * scale - mean[c]) / std[c], rgb in 0..255. */
   normalisation: Normalisation;
   provenance: Provenance;
+  /** Stain normalisation applied to every image before the net sees it (absent: none). */
+  stain?: StainNormalisation;
   /** One entry per conv/FC layer, in layer order. */
   params: LayerParams[];
 }
@@ -60,6 +62,25 @@ interface Header {
   activation: string;
   paramCount: number;
   provenance: Provenance;
+  stain?: StainNormalisation;
+}
+
+/** Reinhard colour transfer to target l-alpha-beta statistics (src/model/stain.ts). */
+export interface StainNormalisation {
+  method: 'reinhard';
+  target: { mean: [number, number, number]; std: [number, number, number] };
+}
+
+/** Checks a model's stain field as read from a file (absent is fine); returns an error message or null. */
+export function stainError(s: unknown): string | null {
+  if (s === undefined) return null;
+  const o = s as StainNormalisation;
+  const t = o?.target;
+  const triple = (v: unknown) => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (!o || typeof o !== 'object' || o.method !== 'reinhard' || !t || !triple(t.mean) || !triple(t.std) || !t.std.every((v) => v > 0)) {
+    return `bad stain normalisation ${JSON.stringify(s)} (want {method: 'reinhard', target: {mean[3], std[3]}}, finite numbers, std > 0)`;
+  }
+  return null;
 }
 
 export class ModelFileError extends Error {
@@ -149,7 +170,22 @@ export function checkModel(model: Model, name = 'model'): void {
   if (!n || typeof n.scale !== 'number' || n.mean?.length !== 3 || n.std?.length !== 3 || n.std.some((v) => !(v > 0) && !(v < 0))) {
     throw new ModelFileError(name, `bad normalisation ${JSON.stringify(n)} (want {scale, mean[3], std[3]}, std non-zero)`);
   }
-  if (!(model.umPerPixel > 0)) throw new ModelFileError(name, `bad umPerPixel ${model.umPerPixel}`);
+  // finite numbers only: a NaN or Inf weight (a diverged training) would make every probability NaN
+  const norm = [n.scale, ...n.mean, ...n.std];
+  if (!norm.every((v) => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= 1e6) || !(n.scale > 0) || n.std.some((v) => Math.abs(v) < 1e-6)) {
+    throw new ModelFileError(name, `bad normalisation ${JSON.stringify(n)} (want finite numbers: scale > 0, |mean|, |std| <= 1e6, |std| >= 1e-6)`);
+  }
+  shapes.forEach((s, i) => {
+    for (const [what, a] of [['weight', model.params[i].weight], ['bias', model.params[i].bias]] as const) {
+      for (let j = 0; j < a.length; j++) {
+        if (!Number.isFinite(a[j])) throw new ModelFileError(name, `layer ${s.index} ${what} holds ${a[j]} (at index ${j}); the model is corrupt or its training diverged`);
+      }
+    }
+  });
+  // 0.01..100 µm/px: beyond any microscope at one end, a 1x thumbnail at the other (a 40x scan is 0.25)
+  if (!(typeof model.umPerPixel === 'number' && model.umPerPixel >= 0.01 && model.umPerPixel <= 100)) {
+    throw new ModelFileError(name, `bad umPerPixel ${model.umPerPixel} (want 0.01..100 µm per pixel; 40x scans are about 0.25)`);
+  }
 }
 
 /** All parameters in file order, as one array. */
@@ -194,6 +230,8 @@ export function paddedJson(value: unknown): Uint8Array {
 /** Serialises a model (see the layout at the top of this file). */
 export function encodeModel(model: Model, name = 'model'): Uint8Array {
   checkModel(model, name);
+  const badStain = stainError(model.stain);
+  if (badStain) throw new ModelFileError(name, badStain);
   const count = paramCount(model.spec);
   const header: Header = {
     spec: model.spec,
@@ -203,6 +241,7 @@ export function encodeModel(model: Model, name = 'model'): Uint8Array {
     activation: model.spec.activation,
     paramCount: count,
     provenance: model.provenance ?? {},
+    ...(model.stain ? { stain: { method: model.stain.method, target: { mean: [...model.stain.target.mean], std: [...model.stain.target.std] } } } : {}),
   };
   const json = paddedJson(header);
   const H = json.length;
@@ -274,6 +313,8 @@ export function decodeModel(bytes: Uint8Array | ArrayBuffer, name = 'model'): Mo
   if (header.paramCount !== undefined && header.paramCount !== want) {
     fail(`header paramCount ${header.paramCount} does not match the spec (${want})`);
   }
+  const badStain = stainError(header.stain);
+  if (badStain) fail(badStain);
   const flat = new Float32Array(count);
   if (LE && (b.byteOffset + 20 + H) % 4 === 0) flat.set(new Float32Array(b.buffer, b.byteOffset + 20 + H, count));
   else for (let i = 0; i < count; i++) flat[i] = dv.getFloat32(20 + H + 4 * i, true);
@@ -282,6 +323,7 @@ export function decodeModel(bytes: Uint8Array | ArrayBuffer, name = 'model'): Mo
     umPerPixel: header.umPerPixel,
     normalisation: header.normalisation,
     provenance: header.provenance ?? {},
+    ...(header.stain !== undefined ? { stain: header.stain } : {}),
     params: unflattenParams(header.spec, flat),
   };
   checkModel(model, name);

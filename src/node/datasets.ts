@@ -16,7 +16,7 @@
 //              negatives); 0.25 µm/px; patient = the image (one case per image in MIDOG 2021).
 //              Images without any annotation (MIDOG 2021's unlabelled scanner) are left out.
 // Pass umPerPixel to override the resolution of every image.
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative, sep } from 'node:path';
 import {
   type Centroid,
@@ -28,7 +28,7 @@ import {
   parseXyCsv,
 } from '../datasets/labels.js';
 import { encodeTiff } from '../io/image.js';
-import { readImageFile, writeFileAtomic } from './files.js';
+import { readImageFile, readRegularFile, writeFileAtomic } from './files.js';
 
 export type { Centroid, LabelledImage };
 export { DatasetError };
@@ -78,9 +78,16 @@ interface Entry {
   parent: string;
 }
 
-/** All files under `dir` (hidden entries skipped, symlinks followed, depth-limited), sorted. */
-async function walk(dir: string, maxDepth = 8): Promise<Entry[]> {
+/**
+ * All files under `dir` (hidden entries skipped, depth-limited), sorted. Symbolic links are
+ * followed only when they stay inside `dir` (a link to / or to another data set would otherwise
+ * pull in foreign files, or loop); the links left out are pushed onto `outside`.
+ */
+async function walk(dir: string, maxDepth = 8, outside: string[] = []): Promise<Entry[]> {
   const out: Entry[] = [];
+  const top = await realpath(dir).catch(() => dir);
+  const inside = (r: string) => r === top || r.startsWith(top.endsWith(sep) ? top : top + sep);
+  const seen = new Set<string>([top]);
   const visit = async (d: string, depth: number): Promise<void> => {
     let ents;
     try {
@@ -95,9 +102,18 @@ async function walk(dir: string, maxDepth = 8): Promise<Entry[]> {
       let isDir = ent.isDirectory();
       let isFile = ent.isFile();
       if (ent.isSymbolicLink()) {
+        const real = await realpath(p).catch(() => undefined);
+        if (!real || !inside(real)) {
+          outside.push(p);
+          continue;
+        }
         const s = await stat(p).catch(() => undefined);
         isDir = !!s?.isDirectory();
         isFile = !!s?.isFile();
+        if (isDir) {
+          if (seen.has(real)) continue; // a link back into a folder already walked
+          seen.add(real);
+        }
       }
       if (isDir && depth < maxDepth) await visit(p, depth + 1);
       else if (isFile) {
@@ -125,12 +141,24 @@ const isCsv = (e: Entry) => e.ext === '.csv';
 /** Paths of the TUPAC16 alternative labels' hard negatives: a non-mitoses folder. */
 const isNegativeTree = (e: Entry) => e.rel.split('/').slice(0, -1).some((p) => /^non[-_ ]?mito/i.test(p));
 
+/** Label files above this are not label files (MIDOG.json is 2 MB). */
+const MAX_LABEL_BYTES = 256 * 1024 * 1024;
+
 async function readText(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    throw new Error(`${path}: could not read the label file (${(e as Error).message})`);
-  }
+  const b = await readRegularFile(path, 'label file', MAX_LABEL_BYTES);
+  return new TextDecoder('utf-8').decode(b);
+}
+
+/** Why each layout leaves an image file out (the images of layoutImages are the ones it keeps). */
+const SKIP_REASON: Readonly<Record<Layout, string>> = {
+  mitos2012: 'names not of the form A00_01 (a letter, two digits, _, two digits)',
+  tutorial: 'names not of the form <digits>_<digits> (such as 01_01)',
+  amida13: 'not <case digits>/<image digits>.tif (such as 01/01.tif)',
+  midog: 'not .tif/.tiff files',
+};
+
+function listSome(items: readonly string[], n = 5): string {
+  return items.slice(0, n).join(', ') + (items.length > n ? ', ...' : '');
 }
 
 /** The images each layout recognises, for auto-detection and for the "nothing found" message. */
@@ -193,8 +221,11 @@ export async function loadDataset(root: string, opts: LoadOptions = {}): Promise
   const labelsRoot = opts.labelsRoot ?? root;
   if (labelsRoot !== root) await checkFolder(labelsRoot, 'label files');
   if (opts.umPerPixel !== undefined && !(opts.umPerPixel > 0)) throw new RangeError(`loadDataset: umPerPixel must be > 0, got ${opts.umPerPixel}`);
-  const files = await walk(root);
-  const labelFiles = labelsRoot === root ? files : await walk(labelsRoot);
+  const warn = opts.onWarning ?? (() => {});
+  const outside: string[] = [];
+  const files = await walk(root, 8, outside);
+  const labelFiles = labelsRoot === root ? files : await walk(labelsRoot, 8, outside);
+  if (outside.length) warn(`${outside.length} symbolic link(s) pointing outside the data set folder (or broken) were not followed: ${listSome(outside)}`);
   const opt = opts.layout ?? 'auto';
   if (!['auto', 'tupac16', 'mitos2012', 'amida13', 'tutorial', 'midog'].includes(opt)) {
     throw new Error(`loadDataset: unknown layout '${opt}' (use auto, mitos2012, amida13, tupac16, tutorial or midog)`);
@@ -204,7 +235,9 @@ export async function loadDataset(root: string, opts: LoadOptions = {}): Promise
   if (!images.length) {
     throw new Error(`${root}: no images of the ${LAYOUT_HELP[layout]} layout found (${files.filter(isImage).length} image file(s) in all)`);
   }
-  const warn = opts.onWarning ?? (() => {});
+  const kept = new Set(images.map((e) => e.path));
+  const skipped = files.filter((e) => isImage(e) && !kept.has(e.path));
+  if (skipped.length) warn(`${skipped.length} image file(s) skipped by the ${layout} layout, ${SKIP_REASON[layout]}: ${listSome(skipped.map((e) => e.rel))}`);
   const mpp = (e: Entry) => opts.umPerPixel ?? (layout === 'mitos2012' && /^h/i.test(e.stem) ? MITOS2012_H_UM_PER_PIXEL : LAYOUT_UM_PER_PIXEL[layout]);
   let out: LabelledImage[];
   switch (layout) {
@@ -295,6 +328,8 @@ async function loadAmida(images: readonly Entry[], labelFiles: readonly Entry[],
   }
   if (orphanCases.size) warn(`label files of ${orphanCases.size} case(s) without images were ignored: ${[...orphanCases].sort().slice(0, 8).join(', ')}${orphanCases.size > 8 ? ', ...' : ''}`);
   const out: LabelledImage[] = [];
+  const unlabelled = images.filter((img) => !pos.has(key(img))).map(key);
+  if (unlabelled.length) warn(`${unlabelled.length} image(s) have no label file and count as having no mitoses: ${listSome(unlabelled)}`);
   for (const img of images) {
     const k = key(img);
     const p = pos.get(k);
@@ -332,6 +367,9 @@ async function loadMidog(root: string, images: readonly Entry[], labelFiles: rea
     out.push({ id: img.stem, imagePath: img.path, patient: img.stem, umPerPixel: mpp(img), mitoses: l.mitoses, hardNegatives: l.hardNegatives });
   }
   if (missing) warn(`${missing} image(s) listed in ${basename(json.path)} are not under ${root}: left out`);
+  const listed = new Set(labels.map((l) => basename(l.fileName)));
+  const notListed = [...byName.keys()].filter((n) => !listed.has(n));
+  if (notListed.length) warn(`${notListed.length} TIFF image(s) are not listed in ${basename(json.path)}: left out: ${listSome(notListed)}`);
   if (unlabelled) warn(`${unlabelled} image(s) have no annotation at all in ${basename(json.path)} (unlabelled): left out`);
   if (!out.length) throw new Error(`${root}: none of the images listed in ${json.path} is labelled and present`);
   return out;
