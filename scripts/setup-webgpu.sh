@@ -2,15 +2,18 @@
 # Installs what WebGPU needs on a Linux machine with no GPU: a software Vulkan driver that Dawn
 # accepts (Mesa >= 24 lavapipe from bookworm-backports; bookworm's own Mesa 22.3 is refused) and
 # Debian's Chromium (its SwiftShader is a second Vulkan driver, and the browser runs our browser
-# tests). Idempotent: does nothing when both are present. Needs root (or sudo) and apt.
+# tests), and libvips-tools + openslide-tools (real pyramid writers and a reference slide reader
+# for the whole-slide tests). Idempotent: does nothing when all are present. Needs root (or sudo)
+# and apt.
 set -euo pipefail
 
 have_lavapipe() { ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 && \
   dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -qE '^(2[4-9]|[3-9][0-9])\.'; }
 have_chromium() { command -v chromium >/dev/null 2>&1 && [ -f /usr/lib/chromium/vk_swiftshader_icd.json ]; }
+have_slide_tools() { command -v vips >/dev/null 2>&1 && command -v openslide-show-properties >/dev/null 2>&1; }
 
-if have_lavapipe && have_chromium; then
-  echo "setup-webgpu: software Vulkan (lavapipe $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers)) and chromium already present"
+if have_lavapipe && have_chromium && have_slide_tools; then
+  echo "setup-webgpu: software Vulkan (lavapipe $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers)), chromium, vips and openslide already present"
   exit 0
 fi
 
@@ -34,5 +37,5 @@ if [ "${VERSION_CODENAME:-}" = bookworm ]; then
 else
   $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
 fi
-$SUDO apt-get install -y -qq chromium >/dev/null
-echo "setup-webgpu: installed mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers) and $(chromium --version 2>/dev/null)"
+$SUDO apt-get install -y -qq chromium libvips-tools openslide-tools >/dev/null
+echo "setup-webgpu: installed mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers), $(chromium --version 2>/dev/null), $(vips --version 2>/dev/null) and openslide-tools"

@@ -27,3 +27,8 @@ export {
 } from './train/flow.js';
 export { DEFAULT_TRAIN_OPTIONS, trainOptions, TrainingStopped, type BatchProgress, type EpochRecord, type TrainOptions } from './train/trainer.js';
 export type { TrainingImage } from './train/training-set.js';
+export { blobSource, bytesSource, type ByteSource } from './slide/source.js';
+export { openSlide, SlideFormatError, type Resolution, type Slide, type SlideLevel } from './slide/slide.js';
+export { areaWindow, densityGrid, findHotspot, hpfWindow, mitoticScore, renderDensity, slideGeoJson, type Hotspot } from './slide/hotspot.js';
+export { slideTissueMask } from './slide/tissue.js';
+export { detectSlide, planSlide, slideDetections, suppressKept, type DetectSlideOptions, type SlideDetections, type SlidePlan, type TileJournal } from './slide/detect-slide.js';

@@ -1,7 +1,9 @@
 // Image decoding and encoding for every input format (src/io/image.ts), resampling and cropping.
 // Test files that our encoders cannot write (grey, palette, LZW, JPEG-in-TIFF, 16-bit PNG, ...)
 // are built here byte by byte, so the decoders are not only tested against our own encoders.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import * as jpeg from 'jpeg-js';
@@ -229,6 +231,30 @@ describe('TIFF', () => {
     expect(ifd.t273).toHaveLength(4);
     expect([ifd.t258, ifd.t259, ifd.t262, ifd.t277, ifd.t284]).toEqual([[8, 8, 8], [1], [2], [3], [1]]);
     expect(same(decodeImage(bytes, 'big.tif'), big)).toBe(true);
+  });
+
+  it('tiled LZW and Deflate with the horizontal predictor (vips\' default) decode exactly', (ctx) => {
+    // utif undoes the predictor with the image's width instead of the tile's: decodeImage does it per tile
+    if (spawnSync('vips', ['--version']).status !== 0) {
+      console.warn('image-io test: vips (Debian libvips-tools) is not installed: the tiled-predictor test is skipped');
+      ctx.skip();
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'mitoscan-pred-'));
+    try {
+      const src = smoothImage(150, 97); // 150 is not a multiple of the 64 px tile
+      writeFileSync(join(dir, 'in.png'), encodePng(src));
+      for (const c of ['lzw', 'deflate']) {
+        const out = join(dir, `${c}.tif`);
+        const r = spawnSync('vips', ['tiffsave', join(dir, 'in.png'), out, '--tile', '--tile-width', '64', '--tile-height', '64', '--compression', c, '--predictor', 'horizontal']);
+        expect(r.status, String(r.stderr)).toBe(0);
+        const [ifd] = UTIF.decode(readFileSync(out));
+        expect(ifd.t317).toEqual([2]);
+        const got = decodeImage(readFileSync(out), out);
+        expect(same({ ...got, data: got.data }, src), `${c}: pixels differ`).toBe(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('tiles (width and height not multiples of the tile) decode back exactly with utif itself', () => {

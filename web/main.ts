@@ -7,7 +7,15 @@
 // smooth M with a disk of radius d (Mf, kept on the GPU) and run the greedy non-maxima suppression
 // above the threshold. Moving the threshold slider re-runs only the suppression on Mf.
 //
-// For tests (test/web.test.ts) the page exposes window.mitoscan (see MitoscanHook) and stable ids.
+// Whole slides (a tiled or pyramidal TIFF, SVS, or a TIFF too large for the canvas view) are not
+// decoded whole: they open in an OpenSeadragon viewer fed tile by tile by the lazy reader
+// (web/slide-view.ts, src/slide/slide.ts over blobSource(file)), and the detector runs with
+// detectSlide (src/slide/detect-slide.ts) on the view, a drawn region or the whole slide; the
+// hotspot (findHotspot, a 2 mm² circle) and its mitotic score are shown, and the results are in
+// level-0 pixels of the slide.
+//
+// For tests (test/web.test.ts, test/web-slide.test.ts) the page exposes window.mitoscan (see
+// MitoscanHook) and stable ids.
 import { createBrowserEngine } from '../engine/browser.js';
 import type { Engine } from '../engine/engine.js';
 import { NoAdapterError } from '../engine/gpu.js';
@@ -15,11 +23,16 @@ import { PRESETS, probabilityMap, SmoothedMap, smoothingRadiusPx, type Preset } 
 import { badRecordedThreshold, DEFAULT_THRESHOLD, modelThreshold } from '../src/detect/threshold.js';
 import { COLOURS, detectionsCsv, detectionsGeoJson, detectionsJson, heatmap, type Colour, type Detection } from '../src/detect/results.js';
 import { contestRadiusPx, matchDetections } from '../src/eval/score.js';
-import { decodeImage, rescaleToMpp } from '../src/io/image.js';
+import { decodeImage, rescaleToMpp, sniffFormat } from '../src/io/image.js';
 import type { ProbabilityMap, RgbaImage } from '../src/model/dense.js';
 import { decodeModel, type Model } from '../src/model/model-file.js';
 import { paramCount } from '../src/model/spec.js';
 import { generateField } from '../src/synth/tissue.js';
+import { detectSlide, slideDetections, type KeptPixels, type SlidePlan, type SlideProgress } from '../src/slide/detect-slide.js';
+import { areaWindow, findHotspot, slideGeoJson, type Hotspot } from '../src/slide/hotspot.js';
+import { openSlide, type Slide } from '../src/slide/slide.js';
+import { blobSource } from '../src/slide/source.js';
+import { SlideView, type Rect } from './slide-view.js';
 
 // ---------------------------------------------------------------- the test hook
 
@@ -32,6 +45,30 @@ export interface PageResult {
   imageName: string;
   /** µm per pixel the image was read at (the resolution field, else the model's). */
   umPerPixel: number;
+  /** For a slide: detections are in level-0 pixels; width x height is level 0. */
+  slide?: {
+    /** What was analysed, level-0 px. */
+    region: Rect;
+    mode: SlideMode;
+    hotspot: Omit<Hotspot, 'members'>;
+    /** The read level and the tiles of detectSlide's plan. */
+    level: number;
+    tiles: number;
+  };
+}
+
+export type SlideMode = 'view' | 'region' | 'slide';
+
+/** The open slide, as the test sees it. */
+export interface SlideInfo {
+  name: string;
+  width: number;
+  height: number;
+  levels: { width: number; height: number; downsample: number }[];
+  /** From the file, or null (then the µm/px field must be filled in). */
+  mpp: number | null;
+  /** Why mpp is null. */
+  mppReason?: string;
 }
 
 export interface MitoscanHook {
@@ -47,6 +84,10 @@ export interface MitoscanHook {
   lastError: string | null;
   /** Progress of the last run: steps (tiles x nets x variants) done and in all. */
   progress: { done: number; total: number } | null;
+  /** The slide open in the viewer, or null (a flat image, or nothing). */
+  slide: SlideInfo | null;
+  /** The viewer (for tests): the view in level-0 px, moving it, tiles rendered. */
+  slideView: { viewRegion(): Rect; showRegion(r: Rect, immediately?: boolean): void; tilesRendered(): number; fullyLoaded(): boolean; zoom(): number } | null;
 }
 
 declare global {
@@ -87,6 +128,19 @@ const el = {
   dlCsv: $<HTMLButtonElement>('dl-csv'),
   dlJson: $<HTMLButtonElement>('dl-json'),
   dlGeoJson: $<HTMLButtonElement>('dl-geojson'),
+  dlHotspot: $<HTMLButtonElement>('dl-hotspot'),
+  slideMpp: $<HTMLDivElement>('slide-mpp'),
+  slideRun: $<HTMLDivElement>('slide-run'),
+  runView: $<HTMLButtonElement>('run-view'),
+  runRegion: $<HTMLButtonElement>('run-region'),
+  runSlide: $<HTMLButtonElement>('run-slide'),
+  stop: $<HTMLButtonElement>('stop'),
+  hotspot: $<HTMLDivElement>('hotspot'),
+  slideTools: $<HTMLDivElement>('slide-tools'),
+  zoomIn: $<HTMLButtonElement>('zoom-in'),
+  zoomOut: $<HTMLButtonElement>('zoom-out'),
+  zoomHome: $<HTMLButtonElement>('zoom-home'),
+  slideView: $<HTMLDivElement>('slide-view'),
   adapter: $<HTMLDivElement>('adapter'),
   view: $<HTMLElement>('view'),
   viewTitle: $<HTMLDivElement>('view-title'),
@@ -142,7 +196,7 @@ let threshold = DEFAULT_THRESHOLD;
 /** The user typed a resolution: keep it when the model changes. */
 let mppTouched = false;
 
-const hook: MitoscanHook = { ready: Promise.resolve(), gpu: false, lastResult: null, version: 0, lastError: null, progress: null };
+const hook: MitoscanHook = { ready: Promise.resolve(), gpu: false, lastResult: null, version: 0, lastError: null, progress: null, slide: null, slideView: null };
 window.mitoscan = hook;
 
 function currentModels(): ModelSet | null {
@@ -289,8 +343,8 @@ function modelChanged(): void {
   if (set) {
     el.modelInfo.textContent = describeModels(set);
     el.modelInfo.classList.remove('warn');
-    if (!mppTouched && !image?.umPerPixel) el.mpp.value = fmtMpp(set.models[0].umPerPixel);
-    el.mpp.placeholder = fmtMpp(set.models[0].umPerPixel);
+    if (!mppTouched && !image?.umPerPixel && !slideOpen) el.mpp.value = fmtMpp(set.models[0].umPerPixel);
+    if (!slideOpen) el.mpp.placeholder = fmtMpp(set.models[0].umPerPixel);
     setThreshold(modelThreshold(set.models[0]));
     for (const opt of Array.from(el.preset.options)) {
       const p = PRESETS[opt.value as Preset];
@@ -324,6 +378,7 @@ async function openImageFile(file: File): Promise<void> {
   clearError();
   let img: RgbaImage;
   try {
+    if (await openAsSlide(file)) return;
     img = decodeImage(new Uint8Array(await file.arrayBuffer()), file.name);
   } catch (err) {
     showError(naming(file.name, err));
@@ -345,6 +400,7 @@ function openSample(): void {
 
 function setImage(img: OpenImage): void {
   dropResult();
+  closeSlide();
   image = img;
   const { width, height } = img.image;
   el.imageInfo.textContent = `${img.name}: ${width} × ${height} pixels`;
@@ -483,6 +539,7 @@ let readingOut = false;
 async function thresholdMoved(): Promise<void> {
   const t = Number(el.threshold.value);
   setThreshold(t);
+  if (slideShown) return slideReadOut(t);
   if (!shown) return;
   pendingThreshold = t;
   if (readingOut) return;
@@ -510,6 +567,399 @@ function dropResult(): void {
   drawMarks(); // the scale bar alone
   el.heatCanvas.hidden = true;
   el.legend.hidden = true;
+}
+
+
+// ---------------------------------------------------------------- slides
+
+/** TIFFs above this many pixels open as slides even when stored in strips (the canvas view holds the whole image). */
+const FLAT_MAX_PIXELS = 32_000_000;
+/** The hotspot window's colour (as the CLI's density map). */
+const HOTSPOT_COLOUR: Colour = [0, 230, 255];
+
+interface OpenSlideState {
+  name: string;
+  slide: Slide;
+  view: SlideView;
+}
+
+interface SlideShown {
+  open: OpenSlideState;
+  mode: SlideMode;
+  /** What was analysed, level-0 px. */
+  region: Rect;
+  plan: SlidePlan;
+  kept: KeptPixels[];
+  /** The run's threshold: the kept pixels are those above it, so the slider can only go up from it. */
+  runThreshold: number;
+  threshold: number;
+  detections: Detection[];
+  hotspot: Hotspot;
+  umPerPixel: number;
+  preset: Preset;
+  models: ModelSet;
+  nets: number;
+  seconds: number;
+}
+
+let slideOpen: OpenSlideState | null = null;
+let slideShown: SlideShown | null = null;
+let drawingRegion = false;
+let stopRequested = false;
+
+class Stopped extends Error {}
+
+/**
+ * Opens `file` in the slide viewer when it is a TIFF that is tiled, pyramidal, or larger than the
+ * flat view holds; false = open it as a flat image (read whole).
+ */
+async function openAsSlide(file: File): Promise<boolean> {
+  const head = new Uint8Array(await file.slice(0, 8).arrayBuffer());
+  if (sniffFormat(head) !== 'tiff' && !/\.svs$/i.test(file.name)) return false;
+  let slide: Slide;
+  try {
+    slide = await openSlide(blobSource(file, file.name));
+  } catch (err) {
+    // a TIFF the slide reader does not take: small ones go to the flat decoder (which says why it fails, if it does)
+    if (file.size > 256 * 2 ** 20 || /\.svs$/i.test(file.name)) throw err;
+    return false;
+  }
+  const L0 = slide.levels[0];
+  if (!(slide.levels.length > 1 || L0.tiled || L0.width * L0.height > FLAT_MAX_PIXELS)) {
+    await slide.close();
+    return false;
+  }
+  showSlide(file.name, slide);
+  return true;
+}
+
+function showSlide(name: string, slide: Slide): void {
+  dropResult();
+  closeSlide();
+  image = null;
+  el.stack.hidden = true;
+  el.placeholder.hidden = true;
+  el.slideView.hidden = false;
+  el.slideTools.hidden = false;
+  el.showHeatmap.checked = false;
+  el.heatCanvas.hidden = true;
+  const view = new SlideView(el.slideView, slide);
+  const open = { name, slide, view };
+  slideOpen = open;
+  const L0 = slide.levels[0];
+  const res = slide.resolution;
+  el.viewTitle.textContent = name;
+  const levels = slide.levels.map((l) => `${Number(l.downsample.toFixed(2))}×`).join(', ');
+  el.imageInfo.textContent =
+    `${name}: slide of ${L0.width.toLocaleString('en-US')} × ${L0.height.toLocaleString('en-US')} pixels, ` +
+    `${slide.levels.length} level${slide.levels.length > 1 ? 's' : ''} (${levels}), ${L0.compression}` +
+    (res.mpp ? `, ${fmtMpp(res.mpp)} µm/px (from the file)` : '');
+  mppTouched = false;
+  if (res.mpp) {
+    el.mpp.value = fmtMpp(res.mpp);
+  } else {
+    el.mpp.value = '';
+    el.mpp.placeholder = 'enter µm/px';
+  }
+  slideMppHint();
+  view.setScale(res.mpp);
+  hook.slide = { name, width: L0.width, height: L0.height, levels: slide.levels.map(({ width, height, downsample }) => ({ width, height, downsample })), mpp: res.mpp, mppReason: res.reason };
+  hook.slideView = {
+    viewRegion: () => view.viewRegion(),
+    showRegion: (r, immediately) => view.showRegion(r, immediately),
+    tilesRendered: () => view.tilesRendered,
+    fullyLoaded: () => view.fullyLoaded(),
+    zoom: () => view.viewer.viewport.getZoom(true),
+  };
+  view.ready.catch((err) => {
+    if (slideOpen === open) showError(err instanceof Error ? err.message : String(err));
+  });
+  setStatus('Pan and zoom (drag, wheel, double-click), then detect in the view, in a region you draw, or on the whole slide.');
+  updateButtons();
+}
+
+/** The warning under the image info while the slide's resolution is unknown and the field is empty or invalid. */
+function slideMppHint(): void {
+  const so = slideOpen;
+  const v = Number(el.mpp.value.trim());
+  if (!so || so.slide.resolution.mpp || (el.mpp.value.trim() !== '' && v > 0 && v <= 10)) {
+    el.slideMpp.hidden = true;
+    return;
+  }
+  el.slideMpp.textContent =
+    `${so.name} does not say its µm per pixel (${so.slide.resolution.reason ?? 'no resolution in the file'}). ` +
+    `Enter it in the field below (0.25 for 40× scans, 0.5 for 20×) before detecting.`;
+  el.slideMpp.hidden = false;
+}
+
+function closeSlide(): void {
+  const so = slideOpen;
+  if (!so) return;
+  dropSlideResult();
+  so.view.destroy();
+  void so.slide.close();
+  slideOpen = null;
+  hook.slide = null;
+  hook.slideView = null;
+  el.slideView.hidden = true;
+  el.slideTools.hidden = true;
+  el.slideMpp.hidden = true;
+  el.mpp.placeholder = currentModels() ? fmtMpp(currentModels()!.models[0].umPerPixel) : '';
+}
+
+function dropSlideResult(): void {
+  if (!slideShown) return;
+  slideShown = null;
+  hook.lastResult = null;
+  slideOpen?.view.setMarks(null);
+  el.hotspot.hidden = true;
+  el.hotspot.innerHTML = '';
+  el.count.textContent = '–';
+  el.legend.hidden = true;
+}
+
+/** The slide's µm per level-0 pixel: the field (filled from the file when it says). */
+function readSlideMpp(so: OpenSlideState): number | null {
+  const raw = el.mpp.value.trim();
+  if (raw === '') {
+    showError(
+      `${so.name}: the slide does not say its µm per pixel (${so.slide.resolution.reason ?? 'no resolution in the file'}); ` +
+        `enter it in the resolution field (0.25 for 40× scans, 0.5 for 20×).`,
+    );
+    return null;
+  }
+  const fileMpp = so.slide.resolution.mpp;
+  if (fileMpp && raw === fmtMpp(fileMpp)) return fileMpp; // the file's value, not its rounding in the field
+  const v = Number(raw);
+  if (!(Number.isFinite(v) && v > 0 && v <= 10)) {
+    showError(`Image resolution: '${raw}' is not a number of µm per pixel (e.g. 0.25 for 40×, 0.5 for 20× scans).`);
+    return null;
+  }
+  return v;
+}
+
+function area(r: Rect, mpp: number): number {
+  return (r.w * r.h * mpp * mpp) / 1e6;
+}
+
+async function runSlide(mode: SlideMode): Promise<void> {
+  const so = slideOpen;
+  const set = currentModels();
+  if (!engine || !so || !set || running || drawingRegion) return;
+  clearError();
+  const mpp = readSlideMpp(so);
+  if (mpp === null) return;
+  const { width: W0, height: H0 } = so.view.size;
+  let region: Rect;
+  if (mode === 'view') region = so.view.viewRegion();
+  else if (mode === 'region') {
+    setStatus('Drag a rectangle on the slide (Esc cancels).');
+    el.slideView.scrollIntoView({ block: 'nearest' });
+    drawingRegion = true;
+    updateButtons();
+    const r = await so.view.drawRegion().finally(() => {
+      drawingRegion = false;
+      updateButtons();
+    });
+    if (slideOpen !== so) return;
+    if (!r) {
+      setStatus('No region drawn.');
+      return;
+    }
+    region = r;
+  } else region = { x: 0, y: 0, w: W0, h: H0 };
+  if (region.w < 1 || region.h < 1) {
+    showError('The view shows none of the slide: zoom or pan onto it first.');
+    return;
+  }
+  const preset = el.preset.value as Preset;
+  const models = set.models;
+  const t = threshold;
+  running = true;
+  stopRequested = false;
+  updateButtons();
+  el.progress.hidden = false;
+  el.progress.value = 0;
+  hook.progress = null;
+  const t0 = performance.now();
+  const what = mode === 'slide' ? 'the whole slide' : mode === 'view' ? 'the view' : 'the region';
+  so.view.setMarks({ detections: [], radiusPx: 0, colour: COLOURS.detection, region: mode === 'slide' ? null : region });
+  try {
+    setStatus(`Detecting in ${what}: finding the tissue, preparing the GPU…`);
+    await nextFrame();
+    const onProgress = (p: SlideProgress) => {
+      if (stopRequested) throw new Stopped('stopped');
+      hook.progress = { done: p.done, total: p.total };
+      el.progress.max = Math.max(1, p.total);
+      el.progress.value = p.done;
+      const eta = Number.isFinite(p.etaS) && p.done < p.total ? `, about ${seconds(p.etaS)} left` : '';
+      setStatus(`Detecting in ${what}: tile ${p.done} / ${p.total} (${seconds((performance.now() - t0) / 1000)}${eta})`);
+    };
+    const res = await detectSlide(engine, models, so.slide, { preset, threshold: t, mpp, region: mode === 'slide' ? undefined : region, onProgress });
+    if (slideOpen !== so) return;
+    dropResult();
+    dropSlideResult();
+    const r = res.plan.region, ds = res.plan.downsample;
+    slideShown = {
+      open: so,
+      mode,
+      region,
+      plan: res.plan,
+      kept: [...res.kept.values()],
+      runThreshold: t,
+      threshold: t,
+      detections: res.detections,
+      hotspot: findHotspot(res.detections, mpp, areaWindow(), res.plan.mask),
+      umPerPixel: mpp,
+      preset,
+      models: set,
+      nets: Math.min(models.length, PRESETS[preset].nets),
+      seconds: (performance.now() - t0) / 1000,
+    };
+    showSlideResult();
+    const tiles = res.plan.tiles.length;
+    setStatus(
+      `${so.name}, ${what}: done in ${seconds(slideShown.seconds)} (${tiles} tile${tiles === 1 ? '' : 's'} over tissue` +
+        `${res.plan.gridTiles > tiles ? ` of ${res.plan.gridTiles}` : ''}, level ${res.plan.level}` +
+        `${res.plan.scale !== 1 ? `, resampled to ${fmtMpp(res.plan.modelMpp)} µm/px` : ''}; ` +
+        `${Math.round((r.x1 - r.x0) * ds)} × ${Math.round((r.y1 - r.y0) * ds)} px, ${preset}).`,
+    );
+  } catch (err) {
+    if (slideOpen === so) drawSlideMarks(); // the last result's marks again, if any
+    if (err instanceof Stopped) {
+      setStatus(`Stopped${slideShown ? '; the results shown are those of the last run' : ''}.`);
+      return;
+    }
+    const msg = err instanceof Error ? err.message : String(err);
+    showError(`Detection on ${so.name} failed: ${msg}`);
+    setStatus('');
+    if (/device was lost/.test(msg)) {
+      engine?.destroy();
+      engine = null;
+      hook.gpu = false;
+      await openEngine();
+    }
+  } finally {
+    running = false;
+    el.progress.hidden = true;
+    updateButtons();
+  }
+}
+
+/** The marks of slideShown on the slide (none without a result). */
+function drawSlideMarks(): void {
+  const s = slideShown;
+  if (!s) return slideOpen?.view.setMarks(null);
+  const hs = s.hotspot;
+  s.open.view.setMarks({
+    detections: s.detections,
+    radiusPx: contestRadiusPx(s.umPerPixel),
+    colour: COLOURS.detection,
+    hotspot: Number.isFinite(hs.x) ? { x: hs.x, y: hs.y, radiusPx: hs.radiusPx, colour: HOTSPOT_COLOUR } : null,
+    region: s.mode === 'slide' ? null : s.region,
+  });
+}
+
+/** Shows slideShown: marks, count, hotspot, the test hook. */
+function showSlideResult(): void {
+  const s = slideShown;
+  if (!s) return;
+  const { width, height } = s.open.view.size;
+  const hs = s.hotspot;
+  drawSlideMarks();
+  const n = s.detections.length;
+  el.count.textContent = String(n);
+  el.countLabel.textContent = `${n === 1 ? 'mitosis' : 'mitoses'} in ${s.mode === 'slide' ? 'the slide' : s.mode === 'view' ? 'the view' : 'the region'}`;
+  const analysed = area(s.region, s.umPerPixel);
+  const sc = hs.score;
+  el.hotspot.innerHTML = '';
+  const line = (html: string, cls?: string) => {
+    const d = document.createElement(cls ? 'span' : 'div');
+    if (cls) d.className = cls;
+    d.innerHTML = html;
+    el.hotspot.append(d);
+    return d;
+  };
+  line(
+    `Hotspot (${hs.label} circle): <b id="hotspot-count">${hs.count}</b> ${hs.count === 1 ? 'mitosis' : 'mitoses'}, ` +
+      `<span id="hotspot-density">${fmtDensity(hs.perMm2)}</span> per mm², mitotic score <b id="hotspot-score">${sc.score}</b>`,
+  );
+  line(
+    `Nottingham score for ${hs.label}: 1 below ${sc.score2From}, 2 from ${sc.score2From}, 3 from ${sc.score3From} mitoses. ` +
+      `Analysed: ${fmtArea(analysed)} mm² (${fmtDensity(n / Math.max(analysed, 1e-12))} per mm²)` +
+      (analysed < hs.areaMm2 ? `, less than the window: detect on a larger area for a score.` : '.') +
+      (hs.offTissue ? ` ${hs.offTissue} detection${hs.offTissue === 1 ? ' lies' : 's lie'} off the tissue mask and ${hs.offTissue === 1 ? 'is' : 'are'} not counted in the hotspot.` : ''),
+    'hint',
+  );
+  el.hotspot.hidden = false;
+  drawLegend(false);
+  const item = document.createElement('span');
+  const dot = document.createElement('i');
+  dot.style.borderColor = rgb(HOTSPOT_COLOUR);
+  item.append(dot, `hotspot (${hs.label})`);
+  el.legend.append(item);
+  const { members: _members, ...hotspot } = hs;
+  hook.lastResult = {
+    detections: s.detections,
+    width,
+    height,
+    threshold: s.threshold,
+    imageName: s.open.name,
+    umPerPixel: s.umPerPixel,
+    slide: { region: s.region, mode: s.mode, hotspot, level: s.plan.level, tiles: s.plan.tiles.length },
+  };
+  hook.version++;
+}
+
+function fmtDensity(v: number): string {
+  return v >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+function fmtArea(v: number): string {
+  return v >= 1 ? v.toFixed(2) : v.toPrecision(2);
+}
+
+/** The slider on a slide result: the suppression again over the kept pixels (only above the run's threshold). */
+function slideReadOut(t: number): void {
+  const s = slideShown;
+  if (!s) return;
+  if (t < s.runThreshold - 1e-12) {
+    setStatus(`The last run kept only pixels above ${s.runThreshold}: run it again to see what ${t} finds.`);
+    return;
+  }
+  s.threshold = t;
+  s.detections = slideDetections(s.kept, { ...s.plan, threshold: t });
+  s.hotspot = findHotspot(s.detections, s.umPerPixel, areaWindow(), s.plan.mask);
+  showSlideResult();
+}
+
+function downloadSlideResult(kind: 'csv' | 'json' | 'geojson' | 'hotspot'): void {
+  const s = slideShown;
+  if (!s) return;
+  const base = stem(s.open.name);
+  const { width, height } = s.open.view.size;
+  const { members: _m, ...hotspot } = s.hotspot;
+  const settings = {
+    coordinates: 'level-0 pixels',
+    mode: s.mode,
+    region: s.region,
+    analysedMm2: Number(area(s.region, s.umPerPixel).toPrecision(6)),
+    level: s.plan.level,
+    models: s.models.files.slice(0, s.nets),
+    nets: s.models.models.slice(0, s.nets).map((m) => m.spec.name),
+    preset: s.preset,
+    threshold: s.threshold,
+    umPerPixel: s.umPerPixel,
+    umPerPixelFrom: s.open.slide.resolution.mpp === s.umPerPixel ? 'file' : 'entered',
+    modelUmPerPixel: s.plan.modelMpp,
+    smoothingRadiusPx: s.plan.radius,
+    seconds: Number(s.seconds.toFixed(2)),
+    tool: 'mitoscan web page',
+  };
+  if (kind === 'csv') download(detectionsCsv(s.detections), `${base}.mitoses.csv`, 'text/csv');
+  else if (kind === 'geojson') download(slideGeoJson(s.detections, s.hotspot), `${base}.mitoses.geojson`, 'application/geo+json');
+  else if (kind === 'json') download(detectionsJson(s.open.name, width, height, s.detections, { ...settings, hotspot }), `${base}.mitoses.json`, 'application/json');
+  else download(JSON.stringify({ slide: s.open.name, width, height, ...settings, count: s.detections.length, hotspot }, null, 2) + '\n', `${base}.hotspot.json`, 'application/json');
 }
 
 // ---------------------------------------------------------------- drawing
@@ -670,10 +1120,12 @@ function download(text: string, filename: string, type: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
-function downloadResult(kind: 'csv' | 'json' | 'geojson'): void {
+function downloadResult(kind: 'csv' | 'json' | 'geojson' | 'hotspot'): void {
+  if (slideShown) return downloadSlideResult(kind);
   const s = shown;
   if (!s) return;
   const base = `${stem(s.image.name)}.mitoses`;
+  if (kind === 'hotspot') return;
   if (kind === 'csv') download(detectionsCsv(s.detections), `${base}.csv`, 'text/csv');
   else if (kind === 'geojson') download(detectionsGeoJson(s.detections), `${base}.geojson`, 'application/geo+json');
   else {
@@ -699,12 +1151,24 @@ function updateButtons(): void {
   const set = currentModels();
   el.run.disabled = running || !engine || !image || !set;
   el.run.title = !engine ? 'This browser has no WebGPU (see the note at the top)' : !image ? 'Open an image first' : !set ? 'Open a model file first' : '';
-  const has = !!shown && !running;
+  const slideMode = !!slideOpen;
+  el.run.hidden = slideMode;
+  el.slideRun.hidden = !slideMode;
+  const canSlide = slideMode && !running && !drawingRegion && !!engine && !!set;
+  for (const b of [el.runView, el.runRegion, el.runSlide]) {
+    b.disabled = !canSlide;
+    b.title = !engine ? 'This browser has no WebGPU (see the note at the top)' : !set ? 'Open a model file first' : b.dataset.title ?? (b.dataset.title = b.title);
+  }
+  el.stop.hidden = !(slideMode && running);
+  const has = (!!shown || !!slideShown) && !running;
   for (const b of [el.dlCsv, el.dlJson, el.dlGeoJson]) b.disabled = !has;
+  el.dlHotspot.hidden = !slideMode;
+  el.dlHotspot.disabled = !slideShown || running;
   el.threshold.disabled = !has;
-  el.showHeatmap.disabled = !has;
-  for (const x of [el.imageFile, el.sample, el.modelChoice, el.modelFile, el.preset, el.mpp]) (x as HTMLInputElement).disabled = running;
-  el.drop.classList.toggle('disabled', running);
+  el.showHeatmap.disabled = !shown || running;
+  const busy = running || drawingRegion;
+  for (const x of [el.imageFile, el.sample, el.modelChoice, el.modelFile, el.preset, el.mpp]) (x as HTMLInputElement).disabled = busy;
+  el.drop.classList.toggle('disabled', busy);
 }
 
 function isModelFile(f: File): boolean {
@@ -735,6 +1199,7 @@ function setup(): void {
   el.modelChoice.addEventListener('change', () => {
     if (el.modelChoice.value === 'file' && !fromFile) el.modelFile.click();
     dropResult();
+    dropSlideResult();
     modelChanged();
   });
   el.modelInfo.addEventListener('click', (ev) => {
@@ -743,9 +1208,22 @@ function setup(): void {
   el.sample.addEventListener('click', openSample);
   el.mpp.addEventListener('input', () => {
     mppTouched = true;
+    slideMppHint();
+    if (slideOpen) slideOpen.view.setScale(Number(el.mpp.value.trim()) || null);
     if (!shown) drawMarks(); // the scale bar
   });
   el.run.addEventListener('click', () => void runDetector());
+  el.runView.addEventListener('click', () => void runSlide('view'));
+  el.runRegion.addEventListener('click', () => void runSlide('region'));
+  el.runSlide.addEventListener('click', () => void runSlide('slide'));
+  el.stop.addEventListener('click', () => {
+    stopRequested = true;
+    setStatus('Stopping after the tile in progress…');
+  });
+  el.zoomIn.addEventListener('click', () => slideOpen?.view.zoomBy(1.6));
+  el.zoomOut.addEventListener('click', () => slideOpen?.view.zoomBy(1 / 1.6));
+  el.zoomHome.addEventListener('click', () => slideOpen?.view.home());
+  el.dlHotspot.addEventListener('click', () => downloadResult('hotspot'));
   el.threshold.addEventListener('input', () => void thresholdMoved());
   el.showHeatmap.addEventListener('change', () => {
     el.heatCanvas.hidden = !el.showHeatmap.checked;
@@ -784,7 +1262,7 @@ function setup(): void {
     ev.preventDefault();
     depth = 0;
     document.body.classList.remove('dragging');
-    if (running) return;
+    if (running || drawingRegion) return;
     const files = Array.from(ev.dataTransfer?.files ?? []);
     const models = files.filter(isModelFile);
     const images = files.filter((f) => !isModelFile(f));

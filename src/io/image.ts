@@ -8,6 +8,7 @@ import UTIF, { type Ifd } from 'utif';
 import pako from 'pako';
 import type { RgbaImage } from '../model/dense.js';
 import { printable } from '../printable.js';
+import { lzwDecode } from './lzw.js';
 
 export type { RgbaImage };
 export type ImageFormat = 'tiff' | 'png' | 'jpeg' | 'bmp';
@@ -255,45 +256,42 @@ function decodeTiffPage(buf: ArrayBuffer, ifds: Ifd[], ifd: Ifd, page: string, n
     const got = compression === 5 ? lzwSize(piece, max, name, what) : compression === 8 || compression === 32946 ? inflatedSize(piece, max, name, what) : compression === 32773 ? packBitsSize(piece, max, name, what) : piece.length;
     if (got < want) throw new ImageFormatError(name, `truncated or corrupt TIFF: ${what} holds ${got} bytes of pixels, ${want} expected`);
   }
-  UTIF.decodeImage(buf, ifd, ifds);
+  // utif undoes the horizontal predictor (TIFF tag 317 = 2, the default of vips and libtiff for
+  // LZW/Deflate) with the image's width and strip height, which is wrong for tiles: it is undone
+  // here per tile row instead, each tile's rows starting afresh at the tile's left edge
+  const tilePredictor = tiled && tag(ifd, 317)?.[0] === 2;
+  const predictorTag = (ifd as Record<string, unknown>)['t317'];
+  if (tilePredictor) delete (ifd as Record<string, unknown>)['t317'];
+  try {
+    UTIF.decodeImage(buf, ifd, ifds);
+  } finally {
+    if (tilePredictor) (ifd as Record<string, unknown>)['t317'] = predictorTag;
+  }
   if (!ifd.data || ifd.data.length < width * height * spp) throw new ImageFormatError(name, `${page}: truncated image data`);
+  if (tilePredictor) {
+    const d = ifd.data;
+    for (let y = 0; y < height; y++)
+      for (let x0 = 0; x0 < width; x0 += tw)
+        for (let x = x0 + 1; x < Math.min(x0 + tw, width); x++) {
+          const o = (y * width + x) * spp;
+          for (let c = 0; c < spp; c++) d[o + c] = (d[o + c] + d[o + c - spp]) & 255;
+        }
+  }
   const rgba = UTIF.toRGBA8(ifd);
   return { width, height, data: new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, width * height * 4) };
 }
 
 /**
- * The decoded size of one TIFF LZW strip (codes of 9 to 12 bits, MSB first, code 256 = clear,
- * 257 = end, the code width grows one code early as TIFF writers do), read only within its own
- * bytes. Throws on a code that the table cannot hold yet (corrupt data) or beyond `max` bytes.
+ * The decoded size of one TIFF LZW strip or tile (at most `max`), read only within its own bytes
+ * (lzwDecode, src/io/lzw.ts); corrupt data (a code the table cannot hold yet, old-style LZW) is an
+ * ImageFormatError naming the file and the piece.
  */
 function lzwSize(b: Uint8Array, max: number, name: string, what: string): number {
-  const lens = new Uint32Array(4096).fill(1, 0, 256);
-  const corrupt = (why: string) => new ImageFormatError(name, `corrupt LZW data in ${what} (${why}); the file is damaged: re-export it`);
-  if (b.length >= 2 && b[0] === 0 && b[1] === 1) throw corrupt('old-style LZW (reversed bit order), which is not supported');
-  let bits = 9, next = 258, prev = -1, out = 0;
-  for (let pos = 0; pos + bits <= b.length * 8; ) {
-    // up to 12 bits starting at bit `pos`
-    const v = (b[pos >>> 3] << 16) | ((b[(pos >>> 3) + 1] ?? 0) << 8) | (b[(pos >>> 3) + 2] ?? 0);
-    const code = (v >>> (24 - (pos & 7) - bits)) & ((1 << bits) - 1);
-    pos += bits;
-    if (code === 257) break;
-    if (code === 256) {
-      (bits = 9), (next = 258), (prev = -1);
-      continue;
-    }
-    if (prev < 0) {
-      if (code > 255) throw corrupt(`code ${code} right after a clear code`);
-      out += 1;
-    } else {
-      if (code > next || (code === next && next >= 4096)) throw corrupt(`code ${code} before the table holds it`);
-      out += code === next ? lens[prev] + 1 : lens[code];
-      if (next < 4096) lens[next++] = lens[prev] + 1;
-    }
-    if (out > max) throw new ImageFormatError(name, `corrupt or malicious file: ${what} decompresses to more than the ${max} bytes its declared size needs`);
-    prev = code;
-    if (next + 1 >= 1 << bits && bits < 12) bits++;
+  try {
+    return lzwDecode(b, max).length;
+  } catch (e) {
+    throw new ImageFormatError(name, `${(e as Error).message.replace(/^corrupt LZW data \((.*)\)$/, 'corrupt LZW data in ' + what + ' ($1)')}; the file is damaged: re-export it`);
   }
-  return out;
 }
 
 /** The decoded size of one PackBits strip; throws beyond `max` bytes. */

@@ -7,6 +7,7 @@
 export * from '../index.js';
 export { createNodeEngine } from '../../engine/node.js';
 export { loadModel, saveModel } from './model-io.js';
-export { readImageFile, writeFileAtomic } from './files.js';
-export { defaultModelPath, loadDefaultModel } from './default-model.js';
+export { checkOutputDir, checkOutputFile, readImageFile, readRegularFile, writeFileAtomic } from './files.js';
+export { defaultModelPath, demoModelPath, loadDefaultModel, loadDemoModel } from './default-model.js';
 export { loadDataset } from './datasets.js';
+export { openFileSource } from './slide-file.js';

@@ -1,6 +1,6 @@
 // A tissue mask of a slide: Otsu's threshold on the HSV saturation of a low-resolution level
 // (glass is bright and grey, H&E tissue is pink/purple). Browser-safe.
-import { otsuThreshold } from '../train/training-set.js';
+import { otsuThreshold } from '../otsu.js';
 import type { TissueMask } from './hotspot.js';
 import type { RgbaImage, Slide } from './slide.js';
 
