@@ -17,6 +17,7 @@ const COMMANDS: Record<string, Command> = {
   eval: { summary: 'score the detector on a labelled data set (precision, recall, F1, plots, gallery)', load: () => import('./eval.js') },
   crossval: { summary: 'patient k-fold cross-validation or the paper\'s T1/T2/T3 protocol: train and score held-out images', load: () => import('./crossval.js') },
   'train-patches': { summary: 'train and cross-validate a net on mitosis/ non-mitosis/ patch folders (held-out patient AUC)', load: () => import('./patches.js') },
+  merge: { summary: 'combine the journals of `detect <slide> --shard k/n` runs into the outputs of one run', load: () => import('./merge.js') },
   serve: { summary: 'the detection web page on http://127.0.0.1:8080 (runs on your GPU in the browser)', load: () => import('./serve.js') },
 };
 

@@ -7,6 +7,12 @@
 // Writes into --out, per image (src/detect/report.ts): <name>.csv, <name>.json, <name>.geojson,
 // <name>.overlay.png, <name>.heatmap.png; and summary.csv (one row per image). A bad image is
 // reported on stderr and skipped; the command then exits with status 1 after the others are done.
+//
+// Whole slides (a tiled pyramidal TIFF, any TIFF whose level 0 is over 50 megapixels, or any TIFF
+// with --slide) go through src/slide/detect-slide.ts: tiles over the tissue, one global suppression,
+// a per-tile journal (--resume, --shard k/n + `mitoscan merge`), and <name>.csv, <name>.geojson
+// (level-0 px), <name>.heatmap.png (density on a low level, hotspot outlined) and
+// <name>.hotspot.json (the count a pathologist grades with). docs/SLIDES.md.
 import { basename, extname, join, resolve } from 'node:path';
 import { createNodeEngine } from '../engine/node.js';
 import { parseXyCsv, type Centroid } from '../src/datasets/labels.js';
@@ -24,6 +30,15 @@ import { loadModel } from '../src/node/model-io.js';
 import { checkFlags, flagBoolean, flagMpp, flagNumber, flagString, parseArgs, UsageError } from './args.js';
 import { windowSize } from '../src/model/spec.js';
 import { formatSeconds, Progress } from './progress.js';
+import { crc32, flattenParams } from '../src/model/model-file.js';
+import { encodePng, resizeTo } from '../src/io/image.js';
+import { openFileSource } from '../src/node/slide-file.js';
+import { journalKey, JOURNAL_FORMAT, JOURNAL_VERSION, SlideJournalFile, slideStamp, type JournalHeader } from '../src/node/slide-journal.js';
+import { detectSlide, planSlide, type SlideRegion } from '../src/slide/detect-slide.js';
+import { areaWindow, densityGrid, findHotspot, hpfWindow, renderDensity, slideGeoJson, type Hotspot, type TissueMask, type Window } from '../src/slide/hotspot.js';
+import { detectionsCsv, type Detection } from '../src/detect/results.js';
+import { openSlide, type Slide } from '../src/slide/slide.js';
+import { slideTissueMask } from '../src/slide/tissue.js';
 import { table } from './table.js';
 
 const USAGE = `usage: mitoscan detect <image...> [--model a.mitoscan[,b.mitoscan]] [options]
@@ -44,14 +59,42 @@ options:
   --no-heatmap                     skip <name>.heatmap.png (saves the map's memory)
   --page <n>|all                   page of multi-page TIFFs (0 = first; default 0); all: every page,
                                    written as <name>.p<k>.*
-  --tile <px>                      dense-evaluation tile size (default: automatic)
+  --tile <px>                      dense-evaluation tile size (default: automatic); for slides,
+                                   the slide tile's core side in pixels of the read level (default 512)
   --force                          replace the results of an earlier run in --out (without it, an
                                    --out that already holds files this run would write is refused)
 
 writes, per image <name>: <name>.csv (x,y,score), <name>.json, <name>.geojson (QuPath points),
-<name>.overlay.png, <name>.heatmap.png; and summary.csv with the counts of every image.`;
+<name>.overlay.png, <name>.heatmap.png; and summary.csv with the counts of every image.
 
-const FLAGS = ['model', 'preset', 'threshold', 'mpp', 'out', 'truth', 'no-heatmap', 'page', 'tile', 'force', 'help'];
+whole slides (a tiled pyramidal TIFF, e.g. Aperio SVS, OME-TIFF, vips/libtiff pyramids; any TIFF
+whose level 0 is over 50 megapixels; or any TIFF with --slide): detected tile by tile over the
+tissue at the level nearest the model's µm/px, with one suppression over all tiles (no mitosis
+lost or doubled at the seams). The slide's µm/px is read from the file (--mpp when it is missing).
+  --slide                          treat every TIFF given as a whole slide
+  --region x,y,w,h                 only this rectangle (level-0 pixels)
+  --hotspot-area <mm²>             the counting window: the circle of this area holding the most
+                                   mitoses (default 2 mm², as recent guidance recommends)
+  --hpf <n> --field-diameter <mm>  or n high-power fields of this diameter (e.g. --hpf 10
+                                   --field-diameter 0.55), as one circle of their total area
+  --shard k/n                      process only the tiles with index % n == k (a job array); the
+                                   run writes only its journal: combine them with mitoscan merge
+  --resume                         continue a killed run from <name>.journal.jsonl in --out
+writes, per slide <name>: <name>.csv and <name>.geojson (level-0 pixels; the geojson holds QuPath
+points and the hotspot circle), <name>.heatmap.png (mitoses per cell on a low level, hotspot in
+cyan), <name>.hotspot.json and <name>.journal.jsonl (the per-tile journal).
+grading: the hotspot's count is graded with the Nottingham mitotic score (Elston & Ellis 1991:
+0-9 / 10-19 / >= 20 mitoses in 10 fields of 0.274 mm²), the cut-offs scaled with the window's area
+as in the NHSBSP/RCPath table of field diameters (2 mm²: score 1 up to 7, 2 for 8-14, 3 from 15;
+10 HPF of 0.55 mm: up to 8, 9-17, from 18).`;
+
+const FLAGS = ['model', 'preset', 'threshold', 'mpp', 'out', 'truth', 'no-heatmap', 'page', 'tile', 'force', 'help', 'slide', 'region', 'hotspot-area', 'hpf', 'field-diameter', 'shard', 'resume'];
+
+/** The files detect writes per slide <name> (besides summary.csv); the journal is SLIDE_JOURNAL. */
+export const SLIDE_OUTPUTS = ['csv', 'geojson', 'heatmap.png', 'hotspot.json'];
+export const SLIDE_JOURNAL = 'journal.jsonl';
+/** A TIFF whose level 0 is over this many pixels is read as a slide. */
+export const SLIDE_PIXELS = 50_000_000;
 
 /** The files detect writes per image <name> (src/detect/report.ts), besides summary.csv. */
 export const IMAGE_OUTPUTS = ['csv', 'json', 'geojson', 'overlay.png', 'heatmap.png'];
@@ -65,7 +108,7 @@ export async function loadModels(modelArg: string | undefined): Promise<{ models
   let names: string[];
   if (modelArg === undefined) {
     models = [await loadDefaultModel()];
-    names = ['(embedded default model)'];
+    names = ['(embedded default model: real tissue, see mitoscan info)'];
   } else {
     names = modelArg.split(',').map((s) => s.trim()).filter(Boolean);
     if (!names.length) throw new UsageError('--model: no file given');
@@ -164,7 +207,7 @@ async function readTruth(path: string): Promise<Centroid[]> {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, ['help', 'no-heatmap', 'force']);
+  const args = parseArgs(argv, ['help', 'no-heatmap', 'force', 'slide', 'resume']);
   if (args.flags.has('help')) {
     console.log(USAGE);
     return;
@@ -190,6 +233,9 @@ export async function run(argv: string[]): Promise<void> {
     throw new UsageError(`--truth: ${truthPaths.length} truth file(s) for ${images.length} image(s); give one x,y csv per image, in the same order, separated by commas`);
   }
 
+  const slideOpts = parseSlideFlags(args);
+  if (tile !== undefined) slideOpts.tile = tile;
+
   await checkOutputDir(outDir); // before any work: a bad --out fails now, not after the last image
   const { models, names: modelNames } = await loadModels(flagString(args, 'model'));
   const modelMpp = models[0].umPerPixel;
@@ -199,7 +245,7 @@ export async function run(argv: string[]): Promise<void> {
   const nets = Math.min(models.length, PRESETS[preset].nets);
   const names = outputNames(images);
   // What to detect: one page of every image, or with --page all every page of every image.
-  const jobs: { path: string; page: number; name: string; truth?: Centroid[]; truthPath?: string; paged: boolean }[] = [];
+  const jobs: { path: string; page: number; name: string; truth?: Centroid[]; truthPath?: string; paged: boolean; slide?: boolean }[] = [];
   for (const [i, path] of images.entries()) {
     let pages = 1;
     if (allPages) {
@@ -209,16 +255,25 @@ export async function run(argv: string[]): Promise<void> {
         pages = 1; // the loop below reads it again and reports the error with the others
       }
     }
+    const slide = !allPages && !page && !truths ? await isSlideFile(path, slideOpts.force) : false;
     for (let k = 0; k < pages; k++) {
-      jobs.push({ path, page: allPages ? k : page, name: pages > 1 ? `${names[i]}.p${k}` : names[i], truth: truths?.[i], truthPath: truthPaths?.[i], paged: pages > 1 });
+      jobs.push({ path, page: allPages ? k : page, name: pages > 1 ? `${names[i]}.p${k}` : names[i], truth: truths?.[i], truthPath: truthPaths?.[i], paged: pages > 1, slide });
     }
+  }
+  if ((slideOpts.shard || slideOpts.resume) && jobs.some((j) => !j.slide)) {
+    throw new UsageError(`--shard and --resume are for whole slides; ${jobs.find((j) => !j.slide)!.path} is read as an image (add --slide to read a TIFF as a slide)`);
   }
 
   // One run at a time per folder (two would each write a summary.csv of only their own images),
   // and no silent overwrite of an earlier run's results.
   const lock = await lockOutputDir(outDir, ['mitoscan', 'detect', ...argv].join(' '), { onWarning: (m) => console.error(`mitoscan detect: warning: ${m}`) });
   try {
-    const outputs = ['summary.csv', ...jobs.flatMap((j) => IMAGE_OUTPUTS.map((x) => `${j.name}.${x}`))];
+    const outputs = [
+      ...(slideOpts.shard || slideOpts.resume ? [] : ['summary.csv']), // --resume continues (and completes) the run that wrote them
+      ...jobs.flatMap((j) =>
+        !j.slide ? IMAGE_OUTPUTS.map((x) => `${j.name}.${x}`) : slideOpts.resume ? [] : [...(slideOpts.shard ? [] : SLIDE_OUTPUTS), SLIDE_JOURNAL].map((x) => `${j.name}.${x}`),
+      ),
+    ];
     const replaced = await checkExistingResults(outDir, outputs, force);
     if (replaced.length) console.error(`mitoscan detect: --force: replacing ${replaced.length} file(s) of an earlier run in ${outDir}`);
     await detectAll();
@@ -239,6 +294,15 @@ export async function run(argv: string[]): Promise<void> {
         let progress: Progress | undefined;
         try {
           const t0 = Date.now();
+          if (job.slide) {
+            const e = (engine ??= await createNodeEngine());
+            const r = await runSlide(e, { path, name: job.name, outDir, models, modelNames, preset, threshold, mpp: mppFlag, opts: slideOpts, label: `detect ${jobs.length > 1 ? `${i + 1}/${jobs.length} ` : ''}${basename(path)}` });
+            row.width = r.width;
+            row.height = r.height;
+            row.count = r.count;
+            row.seconds = (Date.now() - t0) / 1000;
+            continue;
+          }
           const image = await readImageFile(path, page ? { page } : undefined);
           row.width = image.width;
           row.height = image.height;
@@ -324,7 +388,7 @@ export async function run(argv: string[]): Promise<void> {
       ...(withTruth ? [`${r.truth ?? ''}`, `${r.scores?.tp ?? ''}`, `${r.scores?.fp ?? ''}`, `${r.scores?.fn ?? ''}`, f3(r.scores?.precision), f3(r.scores?.recall), f3(r.scores?.f1)] : []),
       csvField(r.error ?? ''),
     ]);
-    await writeFileAtomic(join(outDir, 'summary.csv'), [header.join(','), ...csvRows.map((r) => r.join(','))].join('\n') + '\n');
+    if (!slideOpts.shard) await writeFileAtomic(join(outDir, 'summary.csv'), [header.join(','), ...csvRows.map((r) => r.join(','))].join('\n') + '\n');
 
     const failed = rows.filter((r) => r.error);
     const tRows = [['image', 'size', 'count', 'seconds', ...(withTruth ? ['truth', 'TP', 'FP', 'FN', 'F1'] : [])]];
@@ -341,13 +405,206 @@ export async function run(argv: string[]): Promise<void> {
         ]);
     }
     console.log(
-      `mitoscan detect: ${rows.length - failed.length}/${rows.length} image(s), ${preset} with ${nets} net(s) (${models.slice(0, nets).map((m) => m.spec.name).join(', ')}) at ${modelMpp} µm/px, ` +
+      `mitoscan detect: ${rows.length - failed.length}/${rows.length} image(s), ${preset} with ${nets} net(s) (${models.slice(0, nets).map((m) => m.spec.name).join(', ')} from ${modelNames.slice(0, nets).join(', ')}) at ${modelMpp} µm/px, ` +
         `threshold ${threshold}, images at ${mpp} µm/px, ${formatSeconds((Date.now() - started) / 1000)}`,
     );
     console.log(table(tRows));
-    console.log(`wrote ${outDir}/{<name>.csv,.json,.geojson,.overlay.png${wantMap ? ',.heatmap.png' : ''}} and summary.csv`);
+    if (jobs.some((j) => !j.slide)) console.log(`wrote ${outDir}/{<name>.csv,.json,.geojson,.overlay.png${wantMap ? ',.heatmap.png' : ''}} and summary.csv`);
+    if (jobs.some((j) => j.slide)) {
+      console.log(slideOpts.shard ? `wrote ${outDir}/<name>.${SLIDE_JOURNAL} (shard ${slideOpts.shard.k}/${slideOpts.shard.n}); combine the shards with: mitoscan merge <dirs...> --out <dir>` : `wrote ${outDir}/{<name>.csv,.geojson,.heatmap.png,.hotspot.json,.${SLIDE_JOURNAL}} and summary.csv`);
+    }
     if (failed.length) {
       throw new Error(`${failed.length} of ${rows.length} image(s) failed: ${failed.map((r) => r.path).join(', ')} (see the messages above)`);
     }
+  }
+}
+
+// ------------------------------------------------------------------ whole slides
+
+export interface SlideFlags {
+  force: boolean;
+  region?: SlideRegion;
+  window: Window;
+  shard?: { k: number; n: number };
+  resume: boolean;
+  tile?: number;
+}
+
+function parseSlideFlags(args: ReturnType<typeof parseArgs>): SlideFlags {
+  const force = flagBoolean(args, 'slide');
+  const resume = flagBoolean(args, 'resume');
+  let region: SlideRegion | undefined;
+  const r = flagString(args, 'region');
+  if (r !== undefined) {
+    const v = r.split(',').map((s) => Number(s.trim()));
+    if (v.length !== 4 || !v.every((n) => Number.isInteger(n) && n >= 0) || v[2] < 1 || v[3] < 1) throw new UsageError(`--region: expected x,y,w,h in level-0 pixels (integers, w and h >= 1), got '${r}'`);
+    region = { x: v[0], y: v[1], w: v[2], h: v[3] };
+  }
+  let shard: SlideFlags['shard'];
+  const s = flagString(args, 'shard');
+  if (s !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(s.trim());
+    if (!m || +m[2] < 1 || +m[1] >= +m[2]) throw new UsageError(`--shard: expected k/n with 0 <= k < n (e.g. --shard $SLURM_ARRAY_TASK_ID/16), got '${s}'`);
+    shard = { k: +m[1], n: +m[2] };
+  }
+  const hasHpf = args.flags.has('hpf') || args.flags.has('field-diameter');
+  if (hasHpf && args.flags.has('hotspot-area')) throw new UsageError('give either --hotspot-area or --hpf with --field-diameter, not both');
+  let window: Window;
+  if (hasHpf) {
+    if (!args.flags.has('field-diameter')) throw new UsageError('--hpf needs --field-diameter <mm> (the diameter of one high-power field, e.g. 0.55)');
+    const n = flagNumber(args, 'hpf', 10, (v) => Number.isInteger(v) && v >= 1 && v <= 1000);
+    const d = flagNumber(args, 'field-diameter', 0, (v) => v > 0 && v <= 10);
+    window = hpfWindow(d, n);
+  } else window = areaWindow(flagNumber(args, 'hotspot-area', 2, (v) => v > 0 && v <= 1000));
+  return { force, region, window, shard, resume };
+}
+
+/** Whether `path` is read as a slide: a TIFF with --slide, a tiled pyramid, or over SLIDE_PIXELS at level 0. */
+export async function isSlideFile(path: string, force = false): Promise<boolean> {
+  let src: Awaited<ReturnType<typeof openFileSource>> | undefined;
+  try {
+    src = await openFileSource(path);
+    const head = await src.read(0, 4);
+    const tiff = head.length === 4 && ((head[0] === 0x49 && head[1] === 0x49) || (head[0] === 0x4d && head[1] === 0x4d));
+    if (!tiff) return false;
+    const slide = await openSlide(src);
+    const l0 = slide.levels[0];
+    if (force || (slide.levels.length > 1 && l0.tiled)) return true;
+    if (l0.width * l0.height <= SLIDE_PIXELS) return false;
+    // a big flat TIFF: a slide only when its pixels are really there (a header that claims a huge
+    // image over truncated data goes to the image reader, which reports the size)
+    await slide.readRegion(0, l0.width - 1, l0.height - 1, 1, 1);
+    return true;
+  } catch {
+    return false; // read again as an image, which reports the problem
+  } finally {
+    await src?.close();
+  }
+}
+
+/** A short, stable identity of a net (its spec, resolution, stain and weights). */
+export function modelId(m: Model): string {
+  const w = flattenParams(m);
+  const meta = new TextEncoder().encode(JSON.stringify([m.spec, m.umPerPixel, m.stain ?? null, m.normalisation]));
+  return `${m.spec.name}:${crc32(meta).toString(16)}:${crc32(new Uint8Array(w.buffer, w.byteOffset, w.byteLength)).toString(16)}`;
+}
+
+/** What a slide's outputs are computed from (kept in the journal's settings; merge reads it back). */
+export interface SlideOutputInfo {
+  slidePath: string;
+  mpp0: number;
+  threshold: number;
+  preset: string;
+  nets: string[];
+  window: Window;
+}
+
+/**
+ * Writes <name>.csv, .geojson, .heatmap.png and .hotspot.json of a slide from its level-0
+ * detections; returns the hotspot and the line printed. Shared by detect and merge (so one run and
+ * a merge of shards write the same files).
+ */
+export async function writeSlideOutputs(outDir: string, name: string, slide: Slide, dets: Detection[], mask: TissueMask & { level: number }, info: SlideOutputInfo): Promise<{ hotspot: Hotspot; line: string }> {
+  const L0 = slide.levels[0];
+  const hotspot = findHotspot(dets, info.mpp0, info.window, mask);
+  await writeFileAtomic(join(outDir, `${name}.csv`), detectionsCsv(dets));
+  await writeFileAtomic(join(outDir, `${name}.geojson`), slideGeoJson(dets, hotspot));
+  // the density map on the mask's level (at least 1024 px on its longer side, when the slide has one)
+  const lv = mask.level, L = slide.levels[lv];
+  const ds = L.downsample;
+  const w = Math.max(1, Math.round(L0.width / ds)), h = Math.max(1, Math.round(L0.height / ds));
+  let under = await slide.readRegion(lv, 0, 0, L.width, L.height);
+  if (under.width !== w || under.height !== h) under = resizeTo(under, w, h);
+  const cellPx = Math.max(ds, Math.round(hotspot.radiusPx / 4));
+  const grid = densityGrid(dets, L0.width, L0.height, cellPx);
+  await writeFileAtomic(join(outDir, `${name}.heatmap.png`), encodePng(renderDensity(grid, L0.width, L0.height, ds, { under, hotspot })));
+  const found = Number.isFinite(hotspot.x);
+  const hs = {
+    slide: info.slidePath,
+    width: L0.width,
+    height: L0.height,
+    umPerPixel: info.mpp0,
+    detections: dets.length,
+    window: { label: hotspot.label, areaMm2: hotspot.areaMm2, radiusPx: +hotspot.radiusPx.toFixed(3), radiusMm: +((hotspot.radiusPx * info.mpp0) / 1000).toFixed(5) },
+    centre: found ? { x: +hotspot.x.toFixed(2), y: +hotspot.y.toFixed(2) } : null,
+    count: hotspot.count,
+    perMm2: +hotspot.perMm2.toFixed(4),
+    per10ReferenceHpf: +hotspot.per10ReferenceHpf.toFixed(4),
+    mitoticScore: hotspot.score.score,
+    score2From: hotspot.score.score2From,
+    score3From: hotspot.score.score3From,
+    tissueFraction: hotspot.tissueFraction === undefined ? null : +hotspot.tissueFraction.toFixed(4),
+    offTissue: hotspot.offTissue,
+    grading:
+      'Nottingham mitotic score (Elston & Ellis, Histopathology 1991;19:403-410: 0-9 / 10-19 / >= 20 mitoses in 10 fields of 0.274 mm²), cut-offs scaled with the window area as in the NHSBSP/RCPath table of field diameters',
+    threshold: info.threshold,
+    preset: info.preset,
+    nets: info.nets,
+  };
+  await writeFileAtomic(join(outDir, `${name}.hotspot.json`), JSON.stringify(hs, null, 2) + '\n');
+  const line = found
+    ? `${name}: ${dets.length} mitoses; hotspot (${hotspot.label}) at (${Math.round(hotspot.x)}, ${Math.round(hotspot.y)}): ${hotspot.count} mitoses, ${hotspot.perMm2.toFixed(1)}/mm², mitotic score ${hotspot.score.score} (2 from ${hotspot.score.score2From}, 3 from ${hotspot.score.score3From})`
+    : `${name}: no mitoses found; mitotic score 1`;
+  return { hotspot, line };
+}
+
+interface SlideRun {
+  path: string;
+  name: string;
+  outDir: string;
+  models: Model[];
+  modelNames: string[];
+  preset: Preset;
+  threshold: number;
+  mpp?: number;
+  opts: SlideFlags;
+  label: string;
+}
+
+async function runSlide(e: Engine, r: SlideRun): Promise<{ width: number; height: number; count: number }> {
+  const src = await openFileSource(r.path);
+  const slide = await openSlide(src);
+  let journal: SlideJournalFile | undefined;
+  try {
+    const mpp0 = r.mpp ?? slide.resolution.mpp;
+    if (mpp0 == null) {
+      throw new Error(`${r.path}: the slide does not record its µm per pixel${slide.resolution.reason ? ` (${slide.resolution.reason})` : ''}; give it with --mpp (about 0.25 for a 40x scan, 0.5 for 20x)`);
+    }
+    if (r.mpp !== undefined && slide.resolution.mpp != null && Math.abs(r.mpp - slide.resolution.mpp) / slide.resolution.mpp > 0.01) {
+      console.error(`mitoscan detect: warning: ${r.path}: --mpp ${r.mpp} overrides the file's ${slide.resolution.mpp} µm/px`);
+    }
+    const nets = r.models.slice(0, Math.min(r.models.length, PRESETS[r.preset].nets));
+    const base = { preset: r.preset, threshold: r.threshold, tileSize: r.opts.tile, region: r.opts.region, mpp: mpp0 };
+    const plan = await planSlide(slide, r.models, base);
+    const info: SlideOutputInfo = { slidePath: resolve(r.path), mpp0, threshold: r.threshold, preset: r.preset, nets: nets.map((m) => m.spec.name), window: r.opts.window };
+    const settings = { ...info, models: nets.map(modelId), tileSize: plan.tileSize, region: r.opts.region ?? null, level: plan.level, toLevel0: plan.toLevel0, radius: plan.radius };
+    const stamp = await slideStamp(r.path);
+    const header: JournalHeader = { format: JOURNAL_FORMAT, version: JOURNAL_VERSION, key: journalKey(stamp, settings), slide: { path: resolve(r.path), ...stamp }, settings, tiles: plan.tiles.map((t) => t.id), shard: r.opts.shard ?? null };
+    journal = await SlideJournalFile.open(join(r.outDir, `${r.name}.${SLIDE_JOURNAL}`), header, { resume: r.opts.resume });
+    if (journal.resumedTiles) console.error(`mitoscan detect: ${r.path}: resuming: ${journal.resumedTiles} tile(s) from the journal`);
+    const share = r.opts.shard ? plan.tiles.filter((_, i) => i % r.opts.shard!.n === r.opts.shard!.k).length : plan.tiles.length;
+    const bar = new Progress(`${r.label}${r.opts.shard ? ` shard ${r.opts.shard.k}/${r.opts.shard.n}` : ''} (level ${plan.level}, ${plan.tiles.length} tissue tiles of ${plan.gridTiles})`, share);
+    const res = await detectSlide(e, r.models, slide, {
+      ...base,
+      tissue: plan.mask,
+      shard: r.opts.shard,
+      journal,
+      onProgress: (p) => bar.update(p.done, p.resumed ? `(${p.resumed} from the journal)` : ''),
+    });
+    bar.done();
+    console.error(`mitoscan detect: ${r.path}: ${res.computed} tile(s) computed, ${res.resumed} from the journal`);
+    const L0 = slide.levels[0];
+    if (r.opts.shard) {
+      const kept = [...res.kept.values()].reduce((a, k) => a + k.score.length, 0);
+      console.log(`${r.name}: shard ${r.opts.shard.k}/${r.opts.shard.n}: ${res.kept.size} tile(s), ${kept} pixel(s) above the threshold kept in ${r.name}.${SLIDE_JOURNAL}`);
+      return { width: L0.width, height: L0.height, count: res.detections.length };
+    }
+    const { line } = await writeSlideOutputs(r.outDir, r.name, slide, res.detections, plan.mask ?? { ...(await slideTissueMask(slide)) }, info);
+    console.log(line);
+    return { width: L0.width, height: L0.height, count: res.detections.length };
+  } finally {
+    await journal?.close();
+    await slide.close();
+    await src.close();
   }
 }
