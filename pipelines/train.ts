@@ -65,7 +65,8 @@ net and training set:
                              key=value pairs, e.g. hed=0.05,brightness=0.1 (others 0); default none
   --stain-normalise          Reinhard stain normalisation of every image (the model records the target)
   --field-density <n>        choose the threshold for whole fields with n mitoses per mm² (false alarms
-                             on the validation crops weighted by their mitosis density over n)
+                             on the validation images weighted by their mitosis density over n); for
+                             validation images that sample whole fields, not crops centred on mitoses
   --val-fraction <f>         share of patients held out for validation (default 0.2)
   --val-samples <n>          at most n validation samples (default samples / 4)
 optimisation:

@@ -59,6 +59,8 @@ describe('mitoscan train on crops', () => {
     expect(r.stderr).toMatch(/AMi-Br crops at 0.25 µm\/px/);
     expect(r.stderr).toMatch(/held out as a test set: 1 patient\(s\)/);
     expect(r.stderr).toMatch(/false alarms weighted x/);
+    // 600 samples in batches of 32: the 24 of the incomplete last batch are said to be left out
+    expect(r.stderr).toMatch(/24 of the 600 samples are left out of each epoch/);
     const m = decodeModel(readFileSync(out), out);
     const held = m.provenance.heldOut as { patients: string[]; images: number };
     expect(held.patients).toEqual(['MIDOG21:004']);
