@@ -14,7 +14,8 @@ import { writeReport } from '../src/detect/report.js';
 import { f1ThresholdSvg, prCurveSvg } from '../src/eval/plots.js';
 import { bestThreshold, CONTEST_RADIUS_UM, contestRadiusPx, defaultThresholds, matchDetections, sweepThresholds } from '../src/eval/score.js';
 import { encodePng } from '../src/io/image.js';
-import { writeFileAtomic } from '../src/node/files.js';
+import { loadDemoModel } from '../src/node/default-model.js';
+import { checkOutputDir, writeFileAtomic } from '../src/node/files.js';
 import { generateField } from '../src/synth/tissue.js';
 import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './args.js';
 import { detectionSteps, loadModels, modelThreshold } from './detect.js';
@@ -27,7 +28,10 @@ import { formatSeconds, Progress } from './progress.js';
  * (four tiles). 512 keeps the demo well inside a couple of minutes; GPUs can take --size 2084.
  */
 export const DEMO_SIZE = 512;
-/** Candidates for the threshold sweep: every detection above 0.1 (as `mitoscan eval`). */
+/**
+ * Candidates for the demo's threshold sweep: every detection above 0.1, or above the operating
+ * threshold when that is lower (candT below), so no threshold is ever raised.
+ */
 export const DEMO_CANDIDATE_THRESHOLD = 0.1;
 
 const USAGE = `usage: mitoscan demo [options]
@@ -39,7 +43,8 @@ options:
   --size <px>        side of the square field (default ${DEMO_SIZE})
   --seed <n>         which field (default 7)
   --preset DNNf1|DNNf12|DNN   ensemble preset (default DNNf1)
-  --model <file>     the net (default: the embedded default model)
+  --model <file>     the net (default: the demonstration model models/demo.mitoscan, trained on
+                     procedural fields like this one; the real-tissue default model is for real slides)
   --threshold <t>    operating threshold (default: the model's recorded threshold, else 0.35)
   --tile <px>        dense-evaluation tile size (default: automatic)
 
@@ -65,7 +70,11 @@ export async function run(argv: string[]): Promise<void> {
   const fixedT = args.flags.has('threshold') ? flagNumber(args, 'threshold', 0, (v) => v >= 0 && v < 1) : undefined;
   const tile = args.flags.has('tile') ? flagNumber(args, 'tile', 0, (v) => Number.isInteger(v) && v >= 16) : undefined;
 
-  const { models, names } = await loadModels(flagString(args, 'model'));
+  await checkOutputDir(outDir); // before any work: a bad --out fails now, not after the detection
+  const modelArg = flagString(args, 'model');
+  const { models, names } = modelArg === undefined
+    ? { models: [await loadDemoModel()], names: ['(embedded demo model, procedural fields)'] }
+    : await loadModels(modelArg);
   const model = models[0];
   const mpp = model.umPerPixel;
   const threshold = fixedT ?? modelThreshold(model);
