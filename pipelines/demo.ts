@@ -73,7 +73,7 @@ export async function run(argv: string[]): Promise<void> {
   await checkOutputDir(outDir); // before any work: a bad --out fails now, not after the detection
   const modelArg = flagString(args, 'model');
   const { models, names } = modelArg === undefined
-    ? { models: [await loadDemoModel()], names: ['(embedded demo model, procedural fields)'] }
+    ? { models: [await loadDemoModel()], names: ['models/demo.mitoscan: the demo model, trained on procedural fields'] }
     : await loadModels(modelArg);
   const model = models[0];
   const mpp = model.umPerPixel;
@@ -166,7 +166,7 @@ export async function run(argv: string[]): Promise<void> {
 
   const f3 = (v: number) => v.toFixed(3);
   console.log(
-    `mitoscan demo: ${size}x${size} field (seed ${seed}) at ${mpp} µm/px with ${truth.length} mitoses; ${model.spec.name} ${preset} on ${adapter}: ` +
+    `mitoscan demo: ${size}x${size} field (seed ${seed}) at ${mpp} µm/px with ${truth.length} mitoses; ${model.spec.name} (${names[0]}) ${preset} on ${adapter}: ` +
       `detection ${formatSeconds(detectSeconds)}`,
   );
   console.log(

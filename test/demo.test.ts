@@ -90,6 +90,14 @@ describe('mitoscan demo', () => {
     expect(s.scores).toMatchObject({ tp: at.tp, fp: at.fp, fn: at.fn });
   });
 
+  it('without --model it runs the demo model (procedural fields), not the real-tissue default', async () => {
+    const out = join(TMP, 'demo-default');
+    const r = await captured(() => run(['--out', out, '--size', '96', '--seed', '3']));
+    expect(r.error).toBeUndefined();
+    expect(r.stdout).toContain('(models/demo.mitoscan: the demo model, trained on procedural fields)');
+    expect(JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')).model).toMatch(/^models\/demo\.mitoscan/);
+  });
+
   it("uses the model's recorded threshold, else the paper's 0.35; rejects bad options", async () => {
     expect(modelThreshold(initModel(compact20x, 1, { provenance: { threshold: 0.6 } }))).toBe(0.6);
     expect(modelThreshold(initModel(compact20x, 1))).toBe(0.35);
