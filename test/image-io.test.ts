@@ -10,6 +10,7 @@ import * as jpeg from 'jpeg-js';
 import UTIF from 'utif';
 import { describe, expect, it } from 'vitest';
 import { lzwEncode } from './fixtures/bad/lzw.js';
+import { oneStripTiff, type Tag } from './helpers/tiff.js';
 import {
   cropImage,
   decodeImage,
@@ -89,41 +90,8 @@ function greyImage(w: number, h: number, grey: Uint8Array): RgbaImage {
 
 // ---------------------------------------------------------------- hand-built TIFF and PNG
 
-type Tag = [tag: number, type: 3 | 4, values: number[]]; // 3 = SHORT, 4 = LONG
-
 /** A little-endian TIFF with one strip (at offset 8) and the given tags; StripOffsets/StripByteCounts are added. */
-function tiffFile(tags: Tag[], strip: Uint8Array): Uint8Array {
-  const own: Tag[] = [[273, 4, [8]], [279, 4, [strip.length]]];
-  const entries = [...tags, ...own].sort((a, b) => a[0] - b[0]);
-  const ifdAt = 8 + strip.length + (strip.length & 1);
-  const extraAt = ifdAt + 2 + 12 * entries.length + 4;
-  const size = (t: Tag) => t[2].length * (t[1] === 3 ? 2 : 4);
-  const out = new Uint8Array(extraAt + entries.reduce((s, t) => s + (size(t) > 4 ? size(t) : 0), 0));
-  const v = new DataView(out.buffer);
-  out.set([0x49, 0x49, 42, 0]);
-  v.setUint32(4, ifdAt, true);
-  out.set(strip, 8);
-  v.setUint16(ifdAt, entries.length, true);
-  let extra = extraAt;
-  entries.forEach((t, i) => {
-    const o = ifdAt + 2 + 12 * i;
-    v.setUint16(o, t[0], true);
-    v.setUint16(o + 2, t[1], true);
-    v.setUint32(o + 4, t[2].length, true);
-    let p = o + 8;
-    if (size(t) > 4) {
-      v.setUint32(p, extra, true);
-      p = extra;
-      extra += size(t);
-    }
-    for (const val of t[2]) {
-      if (t[1] === 3) v.setUint16(p, val, true);
-      else v.setUint32(p, val, true);
-      p += t[1] === 3 ? 2 : 4;
-    }
-  });
-  return out;
-}
+const tiffFile = oneStripTiff;
 
 /** The usual tags of an 8-bit image with `spp` samples; `more` replaces or adds tags. */
 function tags8(w: number, h: number, spp: number, photometric: number, compression: number, more: Tag[] = []): Tag[] {

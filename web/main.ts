@@ -488,15 +488,7 @@ async function runDetector(): Promise<void> {
         `(${preset}, ${shown.nets} net${shown.nets > 1 ? 's' : ''} at ${fmtMpp(modelMpp)} µm/px${shown.scale !== 1 ? `, image resampled from ${fmtMpp(mpp)}` : ''}).`,
     );
   } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
-    showError(`Detection on ${img.name} failed: ${msg}`);
-    setStatus('');
-    if (/device was lost/.test(msg)) {
-      engine?.destroy();
-      engine = null;
-      hook.gpu = false;
-      await openEngine();
-    }
+    await detectionFailed(img.name, err);
   } finally {
     running = false;
     el.progress.hidden = true;
@@ -830,15 +822,7 @@ async function runSlide(mode: SlideMode): Promise<void> {
       setStatus(`Stopped${slideShown ? '; the results shown are those of the last run' : ''}.`);
       return;
     }
-    const msg = err instanceof Error ? err.message : String(err);
-    showError(`Detection on ${so.name} failed: ${msg}`);
-    setStatus('');
-    if (/device was lost/.test(msg)) {
-      engine?.destroy();
-      engine = null;
-      hook.gpu = false;
-      await openEngine();
-    }
+    await detectionFailed(so.name, err);
   } finally {
     running = false;
     el.progress.hidden = true;
@@ -1281,3 +1265,16 @@ hook.ready = (async () => {
 })().catch((err) => {
   showError(`The page failed to start: ${err instanceof Error ? err.message : String(err)}`);
 });
+
+/** A detection that threw: say so, and reopen the engine when the GPU device was lost. */
+async function detectionFailed(name: string, err: unknown): Promise<void> {
+  const msg = err instanceof Error ? err.message : String(err);
+  showError(`Detection on ${name} failed: ${msg}`);
+  setStatus('');
+  if (/device was lost/.test(msg)) {
+    engine?.destroy();
+    engine = null;
+    hook.gpu = false;
+    await openEngine();
+  }
+}
