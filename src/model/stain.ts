@@ -18,8 +18,16 @@ export type { LabStats, StainNormalisation };
  */
 export async function normaliseStain(e: Engine, image: RgbaImage, stain: StainNormalisation, opts: { maxBytes?: number } = {}): Promise<RgbaImage> {
   if (stain.method !== 'reinhard') throw new Error(`normaliseStain: unknown method '${String(stain.method)}'`);
+  return transferStain(e, image, labStats(image.data, image.width, image.height), stain.target, opts);
+}
+
+/**
+ * The Reinhard transfer of `image` from statistics `src` to `target` (a new image; alpha kept), in
+ * runs of pixels that fit the adapter's buffers. normaliseStain takes `src` from the image itself;
+ * a slide takes it once from its low-resolution level and transfers every tile with it.
+ */
+export async function transferStain(e: Engine, image: RgbaImage, src: LabStats, target: LabStats, opts: { maxBytes?: number } = {}): Promise<RgbaImage> {
   const { width, height } = image;
-  const src = labStats(image.data, width, height);
   const n = width * height;
   const run = Math.max(1, Math.floor(tensorBudget(e, opts.maxBytes) / 4));
   const parts = Math.ceil(n / run);
@@ -29,7 +37,7 @@ export async function normaliseStain(e: Engine, image: RgbaImage, stain: StainNo
     const p0 = Math.floor((k * n) / parts);
     const p1 = Math.floor(((k + 1) * n) / parts);
     const t = e.tensor([p1 - p0], packRgba(image.data.subarray(4 * p0, 4 * p1)));
-    const o = labTransfer(e, t, p1 - p0, 1, src, stain.target);
+    const o = labTransfer(e, t, p1 - p0, 1, src, target);
     try {
       const px = await e.readU32(o);
       out.set(new Uint8Array(px.buffer, px.byteOffset, px.byteLength), 4 * p0);

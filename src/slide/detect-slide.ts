@@ -30,9 +30,8 @@
 // Stain-normalised models: the Reinhard source statistics come from the tissue of the low level the
 // mask is made from (one set for the whole slide, so every tile gets the same per-pixel transfer).
 import type { Engine } from '../../engine/engine.js';
-import { labStats, labTransfer, type LabStats } from '../../engine/ops/color.js';
+import { labStats, type LabStats } from '../../engine/ops/color.js';
 import { diskFilter, diskSpans } from '../../engine/ops/image.js';
-import { packRgba } from '../../engine/ops/patches.js';
 import { PRESETS, smoothingRadiusPx, type Preset } from '../detect/detector.js';
 import type { Detection } from '../detect/results.js';
 import { modelThreshold } from '../detect/threshold.js';
@@ -41,6 +40,7 @@ import { denseMap, reflectIndex, type RgbaImage } from '../model/dense.js';
 import type { Model } from '../model/model-file.js';
 import { Network } from '../model/network.js';
 import { windowRadius } from '../model/spec.js';
+import { transferStain } from '../model/stain.js';
 import type { TissueMask } from './hotspot.js';
 import type { Slide } from './slide.js';
 import { slideTissueMask } from './tissue.js';
@@ -378,7 +378,7 @@ export async function detectSlide(e: Engine, models: readonly Model[], slide: Sl
       // 2. M: the mean of every net x variant (as probabilityMap), 0 off the slide
       const sum = new Float64Array(W * H);
       for (const [n, model] of nets.entries()) {
-        const seen = model.stain ? await transferStain(e, image, stainSrc!, model.stain.target) : image;
+        const seen = model.stain ? await transferStain(e, image, stainSrc!, model.stain.target, { maxBytes: opts.maxBytes }) : image;
         for (let v = 0; v < preset.variants; v++) {
           const m = await denseMap(e, model, seen, { variant: v, net: networks[n], tileSize: opts.denseTile, maxBytes: opts.maxBytes });
           for (let i = 0; i < sum.length; i++) sum[i] += m.data[i];
@@ -425,15 +425,3 @@ export async function detectSlide(e: Engine, models: readonly Model[], slide: Sl
   return { plan, detections, kept, computed, resumed, seconds: (Date.now() - started) / 1000 };
 }
 
-/** Reinhard transfer of one tile with the slide's source statistics (as normaliseStain, one run). */
-async function transferStain(e: Engine, image: RgbaImage, src: LabStats, target: LabStats): Promise<RgbaImage> {
-  const t = e.tensor([image.width * image.height], packRgba(image.data));
-  const o = labTransfer(e, t, image.width, image.height, src, target);
-  try {
-    const px = await e.readU32(o);
-    return { width: image.width, height: image.height, data: new Uint8ClampedArray(px.buffer.slice(px.byteOffset, px.byteOffset + px.byteLength)) };
-  } finally {
-    t.release();
-    o.release();
-  }
-}
