@@ -14,15 +14,8 @@ import { probabilityMap, SmoothedMap, smoothingRadiusPx } from '../src/detect/de
 import { largestTile, maxTensorBytes, type RgbaImage } from '../src/model/dense.js';
 import { initModel } from '../src/model/model-file.js';
 import type { NetSpec } from '../src/model/spec.js';
+import { flag } from './flags.js';
 
-const argv = process.argv.slice(2);
-function flag(name: string): string | undefined {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return undefined;
-  const v = argv[i + 1];
-  if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
-  return v;
-}
 const sizes = (flag('sizes') ?? '4096x4096,6000x4000').split(',').map((s) => {
   const m = /^(\d+)x(\d+)$/.exec(s.trim());
   if (!m) throw new Error(`--sizes: '${s}' is not WIDTHxHEIGHT`);

@@ -10,15 +10,8 @@ import { detectMitoses, PRESETS, type Preset } from '../src/detect/detector.js';
 import { initModel } from '../src/model/model-file.js';
 import { DNN1, DNN2 } from '../src/model/spec.js';
 import { generateField } from '../src/synth/tissue.js';
+import { flag } from './flags.js';
 
-const argv = process.argv.slice(2);
-function flag(name: string): string | undefined {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return undefined;
-  const v = argv[i + 1];
-  if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
-  return v;
-}
 function intFlag(name: string, fallback: number, min: number): number {
   const s = flag(name);
   if (s === undefined) return fallback;

@@ -11,7 +11,7 @@
 //   - a slide that does not say its µm/px says so and asks for it; a small stripped TIFF still
 //     opens as a flat image.
 // Sizes are small (SwiftShader runs at ~0.2 GFLOP/s): the detection region is about 160x130 px
-// and the net is test/web.test.ts's untrained compact20x (output layer x6).
+// and the net is the page tests' untrained compact20x (test/helpers/tiny-model.ts).
 // Needs `vips` (libvips-tools); without it the test says so and is skipped.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,8 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureWebBundle, startServer, type RunningServer } from '../pipelines/serve.js';
 import { detectionsCsv, type Detection } from '../src/detect/results.js';
 import { encodeTiff } from '../src/io/image.js';
-import { encodeModel, initModel, type Model } from '../src/model/model-file.js';
-import { compact20x } from '../src/model/spec.js';
+import { encodeModel, type Model } from '../src/model/model-file.js';
 import { detectSlide, planSlide, slideDetections } from '../src/slide/detect-slide.js';
 import { areaWindow, findHotspot, slideGeoJson } from '../src/slide/hotspot.js';
 import { openSlide, type Slide } from '../src/slide/slide.js';
@@ -31,6 +30,7 @@ import { bytesSource } from '../src/slide/source.js';
 import { generateField } from '../src/synth/tissue.js';
 import { launchChromium } from './helpers/chromium.js';
 import { useEngine } from './helpers/gpu.js';
+import { tinyPageModel } from './helpers/tiny-model.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const MPP = 0.4912;
@@ -54,13 +54,6 @@ let nodeSlide: Slide;
 let browser: Browser;
 let server: RunningServer;
 
-/** test/web.test.ts's net: an untrained compact20x whose output layer is scaled x6. */
-function tinyModel(): Model {
-  const m = initModel(compact20x, 3, { umPerPixel: MPP, provenance: { seed: 3, note: 'test/web-slide.test.ts: untrained, output layer x6' } });
-  const last = m.params[m.params.length - 1];
-  for (let i = 0; i < last.weight.length; i++) last.weight[i] *= 6;
-  return m;
-}
 
 function vipsPyramid(input: string, output: string): void {
   const r = spawnSync('vips', ['tiffsave', input, output, '--tile', '--tile-width', '256', '--tile-height', '256', '--pyramid', '--compression', 'deflate'], { encoding: 'utf8' });
@@ -83,7 +76,7 @@ beforeAll(async () => {
   const plain = join(FILES, 'plain.tif');
   writeFileSync(plain, encodeTiff(field.image)); // 72 dpi: no scan resolution
   vipsPyramid(plain, NOMPP_PATH);
-  model = tinyModel();
+  model = tinyPageModel(MPP, 'test/web-slide.test.ts');
   writeFileSync(MODEL_PATH, encodeModel(model, 'tiny.mitoscan'));
   nodeSlide = await openSlide(bytesSource(readFileSync(SLIDE_PATH), 'field-slide.tif'));
 

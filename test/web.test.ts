@@ -25,11 +25,11 @@ import { detectMitoses, probabilityMap, SmoothedMap, smoothingRadiusPx } from '.
 import { detectionsCsv, type Detection } from '../src/detect/results.js';
 import { modelThreshold } from '../src/detect/threshold.js';
 import { decodeImage, encodePng, rescaleToMpp } from '../src/io/image.js';
-import { decodeModel, encodeModel, initModel, type Model } from '../src/model/model-file.js';
-import { compact20x } from '../src/model/spec.js';
+import { decodeModel, encodeModel, type Model } from '../src/model/model-file.js';
 import { generateField } from '../src/synth/tissue.js';
 import { launchChromium } from './helpers/chromium.js';
 import { useEngine } from './helpers/gpu.js';
+import { tinyPageModel } from './helpers/tiny-model.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const MPP = 0.4912;
@@ -51,13 +51,6 @@ let smoothed: SmoothedMap;
 let browser: Browser;
 let server: RunningServer;
 
-/** An untrained compact20x whose output layer is scaled x6, so that its probabilities spread over 0..1. */
-function tinyModel(): Model {
-  const m = initModel(compact20x, 3, { umPerPixel: MPP, provenance: { seed: 3, note: 'test/web.test.ts: untrained, output layer x6' } });
-  const last = m.params[m.params.length - 1];
-  for (let i = 0; i < last.weight.length; i++) last.weight[i] *= 6;
-  return m;
-}
 
 beforeAll(async () => {
   mkdirSync(FILES, { recursive: true });
@@ -73,7 +66,7 @@ beforeAll(async () => {
 
   const field = generateField({ width: SIZE, height: SIZE, seed: 11, mpp: MPP });
   writeFileSync(IMAGE_PATH, encodePng(field.image));
-  model = tinyModel();
+  model = tinyPageModel(MPP, 'test/web.test.ts');
   writeFileSync(MODEL_PATH, encodeModel(model, 'tiny.mitoscan'));
   writeFileSync(join(FILES, 'broken.png'), new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 4, 5]));
   writeFileSync(join(FILES, 'notes.mitoscan'), 'this is not a model');
