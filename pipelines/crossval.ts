@@ -47,7 +47,9 @@ ${TRAIN_OPTIONS_HELP}
   --no-threshold             score at 0.35 instead of the threshold chosen on validation images
   --progress-every <n>       read the loss for the progress line every n batches (default 10)`;
 
-const FLAGS = [...TRAIN_FLAGS, 'out', 'protocol', 'folds', 'sizes', 'split', 'resume', 'help'];
+// the folds are the test sets here: a train-only held-out test set or forced validation patients would cut across them
+const NOT_HERE = ['hold-out', 'hold-out-patients', 'hold-out-seed', 'keep-patients', 'val-patients'];
+const FLAGS = [...TRAIN_FLAGS.filter((f) => !NOT_HERE.includes(f)), 'out', 'protocol', 'folds', 'sizes', 'split', 'resume', 'help'];
 
 /** A held-out image and what the step's net found on it (pixels at the training resolution). */
 type HeldOut = ScoredImage;

@@ -49,6 +49,9 @@ export const TRAIN_OPTIONS_HELP = `data:
                              set, per data set (MIDOG21 / TUPAC16 ...); recorded in the model
   --hold-out-patients <a,b>  these patients too (e.g. TUPAC16:36,TUPAC16:62)
   --hold-out-seed <n>        which patients --hold-out draws (default 1)
+  --keep-patients <a,b>      never in the test set, even when --hold-out draws them (e.g. the only
+                             cases with labelled look-alikes, which training needs); the rest of the
+                             draw stays as it was
   --synthetic N              train on N procedural H&E fields instead (how the demo model is made)
   --size <px>                side of the synthetic fields (default 512)
   --train-mpp <µm/px>        resolution to train at; images are rescaled (default 0.4912 for
@@ -69,6 +72,8 @@ net and training set:
                              validation images that sample whole fields, not crops centred on mitoses
   --val-fraction <f>         share of patients held out for validation (default 0.2)
   --val-samples <n>          at most n validation samples (default samples / 4)
+  --val-patients <a,b>       these patients are validation patients too (e.g. a case with labelled
+                             look-alikes, so that early stopping and the threshold see them)
 optimisation:
   --epochs <n>               at most n epochs (default 30)
   --batch <n>                patches per batch (default 64)
@@ -103,7 +108,7 @@ export const TRAIN_FLAGS = [
   'layout', 'mpp', 'synthetic', 'size', 'train-mpp', 'spec', 'samples', 'stage1-epochs', 'stage1-samples', 'blue-ratio',
   'val-fraction', 'val-samples', 'epochs', 'batch', 'optimizer', 'lr', 'lr-decay', 'momentum', 'weight-decay', 'balance',
   'no-augment', 'patience', 'seed', 'progress-every', 'no-threshold',
-  'crop-mpp', 'hold-out', 'hold-out-patients', 'hold-out-seed', 'exclusion-um', 'stain-augment', 'stain-normalise', 'field-density',
+  'crop-mpp', 'hold-out', 'hold-out-patients', 'hold-out-seed', 'keep-patients', 'val-patients', 'exclusion-um', 'stain-augment', 'stain-normalise', 'field-density',
 ];
 export const TRAIN_BOOLEANS = ['blue-ratio', 'resume', 'no-augment', 'no-threshold', 'stain-normalise', 'help'];
 
@@ -193,20 +198,30 @@ async function loadImages(roots: string[], layout: LayoutOption, mpp: number | u
  * set (heldOutPatients), chosen before anything is trained. Returns the rest and the held-out list.
  */
 function holdOut(data: LoadedData, s: TrainSettings): { data: LoadedData; heldOut?: { patients: string[]; images: number; mitoses: number; rule: string } } {
-  if (!s.holdOut && !s.holdOutPatients.length) return { data };
   const patients = [...new Set(data.images.map((im) => im.patient))].sort();
-  for (const p of s.holdOutPatients) if (!patients.includes(p)) throw new UsageError(`--hold-out-patients: no image of patient '${p}' (patients look like ${patients.slice(0, 3).join(', ')})`);
+  const known = (flag: string, list: string[]) => {
+    for (const p of list) if (!patients.includes(p)) throw new UsageError(`--${flag}: no image of patient '${p}' (patients look like ${patients.slice(0, 3).join(', ')})`);
+  };
+  known('hold-out-patients', s.holdOutPatients);
+  known('keep-patients', s.keepPatients);
+  known('val-patients', s.valPatients ?? []);
+  for (const p of s.keepPatients) if (s.holdOutPatients.includes(p)) throw new UsageError(`patient '${p}' is in both --hold-out-patients and --keep-patients`);
+  for (const p of s.valPatients ?? []) if (s.holdOutPatients.includes(p)) throw new UsageError(`patient '${p}' is in both --hold-out-patients and --val-patients`);
+  if (!s.holdOut && !s.holdOutPatients.length) return { data };
   const fixed = new Set(s.holdOutPatients);
+  // kept patients are removed after the draw, so the other drawn patients are those of the same seed without the flag
   const drawn = s.holdOut ? heldOutPatients(patients.filter((p) => !fixed.has(p)), s.holdOut, s.holdOutSeed) : [];
-  const test = new Set([...fixed, ...drawn]);
-  const kept = data.images.filter((im) => !test.has(im.patient));
+  const keep = new Set([...s.keepPatients, ...(s.valPatients ?? [])]);
+  const test = new Set([...fixed, ...drawn.filter((p) => !keep.has(p))]);
+  const rest = data.images.filter((im) => !test.has(im.patient));
   const out = data.images.filter((im) => test.has(im.patient));
-  if (!kept.length) throw new UsageError('--hold-out: every patient was held out; nothing is left to train on');
-  const rule = `${s.holdOutPatients.length ? `${s.holdOutPatients.join(',')} + ` : ''}heldOutPatients(fraction ${s.holdOut}, seed ${s.holdOutSeed}) per data set`;
+  if (!rest.length) throw new UsageError('--hold-out: every patient was held out; nothing is left to train on');
+  const kept = drawn.filter((p) => keep.has(p));
+  const rule = `${s.holdOutPatients.length ? `${s.holdOutPatients.join(',')} + ` : ''}heldOutPatients(fraction ${s.holdOut}, seed ${s.holdOutSeed}) per data set${kept.length ? ` except ${kept.join(',')} (kept for training/validation)` : ''}`;
   console.error(`mitoscan train: held out as a test set: ${test.size} patient(s), ${out.length} image(s), ${out.reduce((a, im) => a + im.mitoses.length, 0)} mitoses (${rule})`);
   const fingerprint = { data: data.fingerprint, heldOut: [...test].sort() };
   return {
-    data: { images: kept, description: `${data.description} (held out: ${[...test].sort().join(', ')})`, fingerprint },
+    data: { images: rest, description: `${data.description} (held out: ${[...test].sort().join(', ')})`, fingerprint },
     heldOut: { patients: [...test].sort(), images: out.length, mitoses: out.reduce((a, im) => a + im.mitoses.length, 0), rule },
   };
 }
@@ -236,6 +251,8 @@ export interface TrainSettings extends TrainFlowSettings {
   holdOut: number;
   holdOutPatients: string[];
   holdOutSeed: number;
+  /** Never held out, even when drawn. */
+  keepPatients: string[];
   layout: LayoutOption;
   mpp?: number;
   /** N procedural fields instead of data set folders (0: use `roots`). */
@@ -299,12 +316,18 @@ export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSetting
     roots,
     ...(args.flags.has('crop-mpp') ? { cropMpp: flagNumber(args, 'crop-mpp', 0.25, (v) => v >= 0.05 && v <= 10) } : {}),
     holdOut: flagNumber(args, 'hold-out', 0, (v) => v >= 0 && v < 1),
-    holdOutPatients: (flagString(args, 'hold-out-patients') ?? '').split(',').map((x) => x.trim()).filter(Boolean),
+    holdOutPatients: patientList(args, 'hold-out-patients'),
     holdOutSeed: flagNumber(args, 'hold-out-seed', 1, Number.isInteger),
+    keepPatients: patientList(args, 'keep-patients'),
+    ...(args.flags.has('val-patients') ? { valPatients: patientList(args, 'val-patients') } : {}),
     ...(args.flags.has('exclusion-um') ? { exclusionPx: flagNumber(args, 'exclusion-um', 0, (v) => v > 0 && v <= 100) / trainMpp } : {}),
     ...(flagBoolean(args, 'stain-normalise') ? { stainNormalise: true } : {}),
     ...(args.flags.has('field-density') ? { fieldDensityPerMm2: flagNumber(args, 'field-density', 0, (v) => v > 0 && v <= 1e4) } : {}),
   };
+}
+
+function patientList(args: ParsedArgs, flag: string): string[] {
+  return (flagString(args, flag) ?? '').split(',').map((x) => x.trim()).filter(Boolean);
 }
 
 /** The images to train on, at the training resolution: procedural fields or the data set folders. */

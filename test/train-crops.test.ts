@@ -9,6 +9,7 @@ import { run } from '../pipelines/train.js';
 import { cropImage, encodePng } from '../src/io/image.js';
 import { decodeModel } from '../src/model/model-file.js';
 import { generateField } from '../src/synth/tissue.js';
+import { heldOutPatients } from '../src/train/training-set.js';
 import { captured } from './helpers/quiet.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -78,6 +79,36 @@ describe('mitoscan train on crops', () => {
     expect(set.positives + set.negatives).toBe(600);
     expect((m.provenance.training as { stain: unknown }).stain).toMatchObject({ hed: 0.05 });
     expect(typeof m.provenance.threshold).toBe('number');
+  }, 180_000);
+
+  it('--keep-patients takes a drawn slide back from the test set (the rest of the draw unchanged); --val-patients validates on named slides', async () => {
+    const patients = Array.from({ length: SLIDES }, (_, s) => `MIDOG21:${String(s).padStart(3, '0')}`);
+    const drawn = heldOutPatients(patients, 0.4, 3);
+    expect(drawn.length).toBe(2);
+    const [kept, still] = drawn;
+    const val = patients.find((p) => !drawn.includes(p))!;
+    const out = join(TMP, 'keep.mitoscan');
+    const r = await captured(() =>
+      run([
+        join(TMP, 'amibr'), '--spec', join(TMP, 'spec.json'), '--train-mpp', '0.5', '--hold-out', '0.4', '--hold-out-seed', '3',
+        '--keep-patients', kept, '--val-patients', val, '--val-fraction', '0', '--samples', '200', '--stage1-epochs', '0',
+        '--epochs', '1', '--batch', '32', '--patience', '0', '--no-threshold', '--out', out,
+      ]),
+    );
+    expect(r.error).toBeUndefined();
+    const m = decodeModel(readFileSync(out), out);
+    const held = m.provenance.heldOut as { patients: string[]; rule: string };
+    expect(held.patients).toEqual([still]);
+    expect(held.rule).toContain(`except ${kept}`);
+    // the validation images are exactly the named slide's crops
+    const csv = readFileSync(join(TMP, 'amibr/AMI-BR.csv'), 'utf8').trim().split('\n').slice(1);
+    const valIds = csv.filter((l) => `MIDOG21:${l.split(',')[1].replace('.tiff', '')}` === val).map((l) => `MIDOG21_${l.split(',')[3]}.png`);
+    const set = m.provenance.trainingSet as { valImages: string[] };
+    expect([...set.valImages].sort()).toEqual(valIds.sort());
+    expect(valIds.length).toBeGreaterThan(0);
+    // a patient cannot be both held out and kept
+    const bad = await captured(() => run([join(TMP, 'amibr'), '--spec', join(TMP, 'spec.json'), '--hold-out-patients', still, '--keep-patients', still, '--out', join(TMP, 'y.mitoscan')]));
+    expect(String(bad.error)).toMatch(/both --hold-out-patients and --keep-patients/);
   }, 180_000);
 
   it('refuses a held-out patient that no image has, and bad --stain-augment values', async () => {

@@ -125,6 +125,8 @@ export interface TrainFlowSettings {
   valFraction: number;
   /** At most this many validation samples (default samples / 4). */
   valSamples?: number;
+  /** Patients that are validation patients besides the valFraction draw (unless job.validation says which images). */
+  valPatients?: string[];
   /** Negatives only inside the dilated blue-ratio nuclei mask (the tutorial). */
   blueRatio: boolean;
   /** Choose the detection threshold on the validation images. */
@@ -230,6 +232,7 @@ export async function trainOnImages(e: Engine, images: TrainingImage[], s: Train
     // recorded only when set, so checkpoints of runs without them compare as before
     ...(s.exclusionPx !== undefined ? { exclusionPx: s.exclusionPx } : {}),
     ...(s.stainNormalise ? { stainNormalise: true } : {}),
+    ...(s.valPatients?.length ? { valPatients: s.valPatients } : {}),
     ...(s.fieldDensityPerMm2 !== undefined ? { fieldDensityPerMm2: s.fieldDensityPerMm2 } : {}),
   };
   let store: ImageStore | null = null;
@@ -238,6 +241,11 @@ export async function trainOnImages(e: Engine, images: TrainingImage[], s: Train
     say(`${describeSpec(spec)} at ${trainMpp} µm/px on ${e.adapterName}; ${images.length} image(s), ${mitoses} mitoses`);
     // the split depends on the seed only, so a resumed run recomputes the same one
     const split = job.validation ? { isVal: job.validation, warning: undefined } : splitByPatient(images, s.valFraction, opts.seed);
+    if (!job.validation && s.valPatients?.length) {
+      const named = new Set(s.valPatients);
+      images.forEach((im, i) => (split.isVal[i] ||= named.has(im.patient)));
+      if (split.isVal.every(Boolean)) throw new RangeError(`every image is a validation image (val patients ${s.valPatients.join(', ')}): nothing is left to train on`);
+    }
     let stain: StainNormalisation | undefined;
     if (s.stainNormalise) {
       stain = { method: 'reinhard', target: stainTarget(images.filter((_, i) => !split.isVal[i]).map((im) => im.image)) };
