@@ -13,7 +13,7 @@ import ceilingFmaSource from '../shaders/ceiling_fma.wgsl';
 import { grid1d } from '../engine/dispatch.js';
 import { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward } from '../engine/ops/conv2d.js';
 import { diskFilter, nonMaxSuppression } from '../engine/ops/image.js';
-import { linearBackward, linearForward, matmul } from '../engine/ops/matmul.js';
+import { linearBackward, linearForward, matmul, MATMUL_FORM } from '../engine/ops/matmul.js';
 import { adagradStep, sgdStep } from '../engine/ops/optim.js';
 import { gatherPatches, packRgba } from '../engine/ops/patches.js';
 import { maxPoolBackward, maxPoolForward } from '../engine/ops/pool.js';
@@ -168,12 +168,18 @@ try {
     [x, w, b, y].forEach((t) => t.release());
   }
 
-  // the matmul itself on a square problem (throughput ceiling of the tiled kernel)
-  const M = flag('matmul', e.adapter.architecture === 'software' || /swiftshader|llvmpipe/i.test(e.adapterName) ? 512 : 4096);
+  // the matmul itself on a square problem: both kernels (the engine picks one per adapter, MATMUL_FORM)
+  const M = flag('matmul', e.isCpuAdapter ? 512 : 4096);
   if (want('matmul')) {
     const a = fill(e, [M, M]), bm = fill(e, [M, M]);
-    const ms = await timed('matmul', () => [matmul(e, a, bm)]);
-    emit({ kernel: 'matmul', shape: `${M}x${M}x${M}`, ms, rate: gflops(2 * M ** 3, ms) });
+    const chosen = e.isCpuAdapter ? 'registers' : 'tiled';
+    for (const form of ['tiled', 'registers'] as const) {
+      MATMUL_FORM.form = form;
+      const name = `matmul ${form}${form === chosen ? ' *' : ''}`;
+      const ms = await timed(name, () => [matmul(e, a, bm)]);
+      emit({ kernel: name, shape: `${M}x${M}x${M}`, ms, rate: gflops(2 * M ** 3, ms) });
+    }
+    MATMUL_FORM.form = 'auto';
     a.release();
     bm.release();
   }

@@ -121,6 +121,11 @@ export class Engine {
     return adapterName(this.adapter);
   }
 
+  /** A software adapter running on the CPU (lavapipe, SwiftShader): kernels with a CPU-shaped variant use it. */
+  get isCpuAdapter(): boolean {
+    return this.adapter.architecture === 'software' || /swiftshader|llvmpipe|lavapipe/i.test(this.adapterName);
+  }
+
   get limits(): GPUSupportedLimits {
     return this.device.limits;
   }

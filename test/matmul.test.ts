@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activation } from '../engine/activation.js';
-import { linearBackward, linearForward, matmul } from '../engine/ops/matmul.js';
+import { linearBackward, linearForward, matmul, MATMUL_FORM } from '../engine/ops/matmul.js';
 import { useEngine } from './helpers/gpu.js';
 import { expectClose, randomArray } from './helpers/reference.js';
 import { refLinearBackward, refLinearForward, refMatmul } from './reference/matmul.js';
@@ -47,8 +47,14 @@ async function check(c: Case, seed: number): Promise<void> {
 }
 
 // Each distinct (shape, flags) set compiles one pipeline (~1.7 s on lavapipe): the cases below are
-// chosen to cover the required combinations with few pipelines.
-describe('matmul', () => {
+// chosen to cover the required combinations with few pipelines. Both kernels run on every adapter
+// (the tiled one with 64x64 workgroup tiles, the register one with 8x8 blocks: 37x53 leaves partial
+// blocks of both), whichever the adapter would choose.
+for (const form of ['tiled', 'registers'] as const)
+describe(`matmul (${form} kernel)`, () => {
+  const before = MATMUL_FORM.form;
+  beforeAll(() => void (MATMUL_FORM.form = form));
+  afterAll(() => void (MATMUL_FORM.form = before));
   it('matches float64 for odd sizes (37x53x71, one partial tile) in all four transpose combinations, with and without bias', async () => {
     await check({ M: 37, N: 53, K: 71, transA: false, transB: false, bias: false }, 11);
     await check({ M: 37, N: 53, K: 71, transA: false, transB: true, bias: true }, 12);

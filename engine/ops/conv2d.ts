@@ -110,10 +110,6 @@ export function weightSplits(positions: number, tiles: number, cpuAdapter: boole
   return Math.max(1, Math.min(Math.ceil(target / tiles), Math.floor(positions / 64)));
 }
 
-function isCpuAdapter(e: Engine): boolean {
-  return e.adapter.architecture === 'software' || /swiftshader|llvmpipe|lavapipe/i.test(e.adapterName);
-}
-
 /** dw [Cout,Cin,K,K] from the input x and g = dL/d(pre-activation output). */
 export function conv2dBackwardWeight(e: Engine, x: Tensor, g: Tensor, K: number, dilation = 1): Tensor {
   const [N, CIN, H, W] = x.shape;
@@ -124,7 +120,7 @@ export function conv2dBackwardWeight(e: Engine, x: Tensor, g: Tensor, K: number,
   }
   const dw = e.empty([COUT, CIN, K, K]);
   const tiles = Math.ceil(COUT / WEIGHT_TILE.co) * Math.ceil((CIN * K * K) / WEIGHT_TILE.j);
-  const S = weightSplits(N * d.HO * d.WO, tiles, isCpuAdapter(e));
+  const S = weightSplits(N * d.HO * d.WO, tiles, e.isCpuAdapter);
   const part = S > 1 ? e.empty([S, COUT, CIN, K, K]) : dw;
   e.run(
     {

@@ -1,6 +1,7 @@
 import source from '../../shaders/matmul.wgsl';
+import registersSource from '../../shaders/matmul_registers.wgsl';
 import { activationCode, type Activation } from '../activation.js';
-import { ceilDiv } from '../dispatch.js';
+import { ceilDiv, grid1d } from '../dispatch.js';
 import type { Engine, Tensor } from '../engine.js';
 import { activationBackward } from './activation.js';
 import { sumColumns } from './reduce.js';
@@ -17,6 +18,15 @@ export interface MatmulParams {
 
 const TILE = 64;
 
+/**
+ * Which matmul kernel runs: 'tiled' (matmul.wgsl: 64x64 tiles staged in workgroup memory, the GPU
+ * form), 'registers' (matmul_registers.wgsl: an 8x8 block per invocation straight from memory, no
+ * barriers: measured faster on lavapipe, docs/PERFORMANCE.md) or 'auto' (registers on CPU adapters).
+ * Tests set it to check both on one adapter.
+ */
+export const MATMUL_FORM: { form: 'auto' | 'tiled' | 'registers' } = { form: 'auto' };
+const REG_TM = 8, REG_TN = 8, REG_WG = 64;
+
 function dims2(t: Tensor, what: string): [number, number] {
   if (t.shape.length !== 2) throw new Error(`matmul: ${what} must be 2-D, got shape [${t.shape}]`);
   return [t.shape[0], t.shape[1]];
@@ -25,17 +35,25 @@ function dims2(t: Tensor, what: string): [number, number] {
 /** Records C = act(op(A) op(B) + bias) into `out` ([M, N] elements, any shape). */
 function matmulInto(e: Engine, a: Tensor, b: Tensor, p: MatmulParams, M: number, N: number, K: number, out: Tensor): void {
   if (p.bias && p.bias.size !== N) throw new Error(`matmul: bias has ${p.bias.size} elements, expected N = ${N}`);
+  const constants = {
+    M, N, K,
+    TRANS_A: p.transA ? 1 : 0,
+    TRANS_B: p.transB ? 1 : 0,
+    HAS_BIAS: p.bias ? 1 : 0,
+    ACT: activationCode(p.activation ?? 'none'),
+  };
+  const form = MATMUL_FORM.form === 'auto' ? (e.isCpuAdapter ? 'registers' : 'tiled') : MATMUL_FORM.form;
+  if (form === 'registers') {
+    const blocks = ceilDiv(M, REG_TM) * ceilDiv(N, REG_TN);
+    if (blocks === 0) return;
+    e.run({ name: 'matmul_registers', source: registersSource, constants: { ...constants, WG: REG_WG }, workgroups: grid1d(blocks, REG_WG) }, [a, b, p.bias ?? a, out]);
+    return;
+  }
   e.run(
     {
       name: 'matmul',
       source,
-      constants: {
-        M, N, K,
-        TRANS_A: p.transA ? 1 : 0,
-        TRANS_B: p.transB ? 1 : 0,
-        HAS_BIAS: p.bias ? 1 : 0,
-        ACT: activationCode(p.activation ?? 'none'),
-      },
+      constants,
       workgroups: [ceilDiv(N, TILE), ceilDiv(M, TILE)],
     },
     // Without a bias the shader never reads binding 2, but it stays in the layout: bind A there.
