@@ -1,4 +1,5 @@
-// npm run bench:detect [-- --size 512 --presets DNNf1,DNNf12,DNN --tile 512 --reps 2]
+// npm run bench:detect [-- --size 512 --presets DNNf1,DNNf12,DNN --tile 512 --reps 2 --profile]
+// (--profile: GPU time per kernel over each preset's runs)
 // Time of the whole detector (dense maps of every net and variant, disk smoothing, suppression) on a
 // procedural H&E field the size of a MITOS high-power field (2084x2084 at 0.2456 µm/px), for the
 // paper's three presets with DNN1 + DNN2 (Table 1) at random weights (initModel): the work per pixel
@@ -10,15 +11,9 @@ import { detectMitoses, PRESETS, type Preset } from '../src/detect/detector.js';
 import { initModel } from '../src/model/model-file.js';
 import { DNN1, DNN2 } from '../src/model/spec.js';
 import { generateField } from '../src/synth/tissue.js';
-import { flag } from './flags.js';
+import { flag, intFlag } from './flags.js';
+import { printKernelTimes, profileFlag } from './profile.js';
 
-function intFlag(name: string, fallback: number, min: number): number {
-  const s = flag(name);
-  if (s === undefined) return fallback;
-  const v = Number(s);
-  if (!Number.isInteger(v) || v < min) throw new Error(`--${name}: '${s}' is not an integer >= ${min}`);
-  return v;
-}
 
 const FULL = 2084; // MITOS scanner A high-power field, pixels
 const size = intFlag('size', FULL, 16);
@@ -32,7 +27,7 @@ const models = [initModel(DNN1, 1, { umPerPixel: mpp }), initModel(DNN2, 2, { um
 const field = generateField({ width: size, height: size, seed: 2084, mpp });
 const mp = (size * size) / 1e6;
 
-const e = await createNodeEngine();
+const e = await createNodeEngine(profileFlag ? { profile: true } : {});
 try {
   console.log(`adapter: ${e.adapterName}`);
   console.log(
@@ -50,6 +45,7 @@ try {
   const w0 = performance.now();
   const warm = generateField({ width: 16, height: 16, seed: 1, mpp });
   await detectMitoses(e, models, warm.image, { preset: 'DNNf12' });
+  if (profileFlag) await e.kernelTimes(); // resets them: the profile covers the timed runs only
   console.log(`warm-up (16x16 DNNf12): ${((performance.now() - w0) / 1000).toFixed(1)} s\n`);
 
   const header = ['preset', 'nets x variants', 'first run s', reps > 1 ? `best of ${reps - 1} s` : 'later runs s', 's / MP', 's / net / variant', 'detections'];
@@ -69,6 +65,7 @@ try {
     const later = times.length > 1 ? Math.min(...times.slice(1)) : undefined;
     const s = later ?? times[0];
     print([preset, `${nets} x ${PRESETS[preset].variants}`, times[0].toFixed(2), later === undefined ? '-' : later.toFixed(2), (s / mp).toFixed(2), (s / runs).toFixed(2), `${count}`]);
+    if (profileFlag) await printKernelTimes(e, 1000 * times.reduce((a, t) => a + t, 0));
   }
   console.log(
     `\nsize run: ${size}x${size}; s / MP and s / net / variant from ${reps > 1 ? 'the best later run' : 'the first run (includes pipeline compilation; --reps 2 for steady state)'}; ` +

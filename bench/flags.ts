@@ -9,3 +9,12 @@ export function flag(name: string): string | undefined {
   if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
   return v;
 }
+
+/** `--name n`: an integer >= min, or the fallback when the flag is absent. */
+export function intFlag(name: string, fallback: number, min: number): number {
+  const s = flag(name);
+  if (s === undefined) return fallback;
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < min) throw new Error(`--${name}: '${s}' is not an integer >= ${min}`);
+  return v;
+}

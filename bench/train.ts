@@ -10,6 +10,7 @@ import { layerShapes, NAMED_SPECS } from '../src/model/spec.js';
 import { generateField } from '../src/synth/tissue.js';
 import { makeRng, type Sample } from '../src/train/sampling.js';
 import { ImageStore, Trainer } from '../src/train/trainer.js';
+import { printKernelTimes, profileFlag } from './profile.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -26,7 +27,7 @@ if (!spec) {
 const asked = Number(flag('batch') ?? 256);
 const optimizer = (flag('optimizer') ?? 'sgd') as 'sgd' | 'adagrad';
 
-const profile = process.argv.includes('--profile');
+const profile = profileFlag;
 const e = await createNodeEngine(profile ? { profile: true } : {});
 try {
   const maxBinding = e.limits.maxStorageBufferBindingSize;
@@ -68,14 +69,7 @@ try {
   const sec = (performance.now() - t0) / 1000;
   t.destroy();
   store.destroy();
-  if (profile) {
-    // GPU time per kernel over the timed batches (timestamp queries; the rest of the wall time is
-    // the host: recording, submission, waiting)
-    const times = await e.kernelTimes();
-    const total = times.reduce((a, k) => a + k.ms, 0);
-    for (const k of times.sort((a, b) => b.ms - a.ms)) console.log(`  ${k.name.padEnd(28)} ${k.ms.toFixed(1).padStart(9)} ms ${((100 * k.ms) / total).toFixed(1).padStart(5)}%  ${k.calls} calls`);
-    console.log(`  GPU time ${total.toFixed(0)} ms of ${(sec * 1000).toFixed(0)} ms wall`);
-  }
+  if (profile) await printKernelTimes(e, sec * 1000);
   console.log(`${batches * B} patches in ${sec.toFixed(2)} s: ${((batches * B) / sec).toFixed(1)} patches/s (${((sec * 1000) / batches).toFixed(0)} ms per batch); loss ${r.history[0].trainLoss.toFixed(4)}`);
 } finally {
   e.destroy();

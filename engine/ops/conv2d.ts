@@ -29,11 +29,19 @@ function dims(xShape: readonly number[], wShape: readonly number[], dilation: nu
 
 /**
  * Register tile of the forward kernel: CG vec4s of output channels x PX adjacent pixels per
- * invocation. Measured on lavapipe (docs/PERFORMANCE.md, "Convolution kernels, register-blocked"):
- * 1 x 4 was best there (every extra weight vec4 per step costs more than a gathered x value);
- * no other adapter has been measured yet, so every adapter gets it until one is.
+ * invocation. Measured on lavapipe (docs/PERFORMANCE.md): at dilation 1 (training's batched maps)
+ * 1 x 4 was best (the sliding window makes each new pixel one load, and every extra weight vec4 per
+ * step costs more than that); at dilation > 1 (the dense detection path: every tap of every pixel
+ * is its own load) 4 x 4 (16 channels x 4 pixels, 64 multiply-adds per 20 values read) ran 1.5-2.3x
+ * faster than 1 x 4. No GPU has been measured yet, so every adapter gets these until one is.
  */
-export const CONV_TILE = { CG: 1, PX: 4, /** > 0: use this many weight-gradient splits (tests) */ forceWeightSplits: 0 };
+export const CONV_TILE = {
+  CG: 1,
+  PX: 4,
+  dilated: { CG: 4, PX: 4 },
+  /** > 0: use this many weight-gradient splits (tests) */
+  forceWeightSplits: 0,
+};
 
 /** Repacks w [Cout,Cin,K,K] with output (innerOut) or input channels innermost, zero-padded to cp. */
 function packWeights(e: Engine, w: Tensor, innerOut: boolean, cp: number): Tensor {
@@ -56,7 +64,7 @@ function packWeights(e: Engine, w: Tensor, innerOut: boolean, cp: number): Tenso
 export function conv2dForward(e: Engine, x: Tensor, w: Tensor, b: Tensor, p: Conv2dParams = {}): Tensor {
   const d = dims(x.shape, w.shape, p.dilation ?? 1, 'conv2dForward');
   if (b.size !== d.COUT) throw new Error(`conv2dForward: bias has ${b.size} values, expected ${d.COUT}`);
-  const { CG, PX } = CONV_TILE;
+  const { CG, PX } = d.D > 1 ? CONV_TILE.dilated : CONV_TILE;
   const cb = 4 * CG, blocks = Math.ceil(d.COUT / cb);
   const packed = packWeights(e, w, true, blocks * cb);
   const y = e.empty([d.N, d.COUT, d.HO, d.WO]);
