@@ -61,6 +61,7 @@ try {
   await warm.run();
   warm.destroy();
   console.log(`warm-up batch (compiles the kernels): ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  if (profile) await e.kernelTimes(); // resets them: the profile covers the timed batches only
 
   // timed: the loss is read once, at the end of the epoch (as in training with a large progressEvery)
   const t = Trainer.create(e, model, store, samples(B * batches), [], { ...opts, progressEvery: batches });

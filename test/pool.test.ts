@@ -46,6 +46,28 @@ describe('max-pool', () => {
     expectClose(await dx.read(), maxPoolBackwardRef(dy, ref.arg, 72), 0, 0, 'dx');
   });
 
+  // The fused form: x is a tanh (or relu) output, dx = (pool backward) * f'(x) in the same pass,
+  // against float64 (pool backward, then 1 - x^2 / x > 0 elementwise), for the fast non-overlapping
+  // path (2x2 stride 2, odd map) and the general one (3x3 stride 2). The relu inputs are shifted so
+  // that some window maxima are negative (their gradient must vanish).
+  for (const [name, s] of [CASES[1], CASES[2]])
+    for (const act of ['tanh', 'relu'] as const)
+      it(`backward with the activation's derivative fused matches float64: ${name}, ${act}`, async () => {
+        const e = ctx.e;
+        const { HO, WO } = poolOut(s);
+        const z = randomArray(s.N * s.C * s.H * s.W, 41);
+        const x = Float64Array.from(Float32Array.from(z.map((v) => (act === 'tanh' ? Math.tanh(2 * v) : v - 0.7))));
+        const dy = randomArray(s.N * s.C * HO * WO, 42);
+        const ref = maxPoolRef(x, s);
+        const X = e.tensor([s.N, s.C, s.H, s.W], x);
+        const { y, argmax } = maxPoolForward(e, X, { k: s.K, stride: s.S, dilation: s.D });
+        const dx = maxPoolBackward(e, e.tensor(y.shape, dy), argmax, X.shape, { k: s.K, stride: s.S, dilation: s.D }, { x: X, activation: act });
+        const plain = maxPoolBackwardRef(dy, ref.arg, x.length);
+        const want = plain.map((g, i) => (act === 'tanh' ? g * (1 - x[i] * x[i]) : x[i] > 0 ? g : 0));
+        expect(want.some((v, i) => v !== plain[i])).toBe(true);
+        expectClose(await dx.read(), want, 1e-6, 1e-6, `dx (${act})`);
+      });
+
   it('gradient agrees with finite differences of the float64 forward', async () => {
     const e = ctx.e;
     const s: PoolShape = { N: 2, C: 2, H: 7, W: 8, K: 2, S: 2, D: 1 };

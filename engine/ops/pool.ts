@@ -1,5 +1,6 @@
 import backwardSource from '../../shaders/maxpool_backward.wgsl';
 import forwardSource from '../../shaders/maxpool_forward.wgsl';
+import { activationCode, type Activation } from '../activation.js';
 import { grid1d } from '../dispatch.js';
 import type { Engine, Tensor } from '../engine.js';
 
@@ -42,21 +43,29 @@ export function maxPoolForward(e: Engine, x: Tensor, p: PoolParams): { y: Tensor
   return { y, argmax };
 }
 
-/** dx [N,C,H,W]: each dy goes to the input element its window's maximum came from. */
-export function maxPoolBackward(e: Engine, dy: Tensor, argmax: Tensor, inputShape: readonly number[], p: PoolParams): Tensor {
+/**
+ * dx [N,C,H,W]: each dy goes to the input element its window's maximum came from. With `fused`
+ * (x = the pool's input, the output of activation `fused.activation`), dx is also multiplied by
+ * that activation's derivative: the gradient of the pre-activation, in one pass.
+ */
+export function maxPoolBackward(
+  e: Engine, dy: Tensor, argmax: Tensor, inputShape: readonly number[], p: PoolParams,
+  fused?: { x: Tensor; activation: Activation },
+): Tensor {
   const d = dims(inputShape, p, 'maxPoolBackward');
   if (dy.size !== d.N * d.C * d.HO * d.WO || argmax.size !== dy.size) {
     throw new Error(`maxPoolBackward: dy [${dy.shape}] / argmax [${argmax.shape}] do not match output [${d.N},${d.C},${d.HO},${d.WO}]`);
   }
+  if (fused && fused.x.size !== d.N * d.C * d.H * d.W) throw new Error(`maxPoolBackward: x [${fused.x.shape}] does not match the input [${inputShape}]`);
   const dx = e.empty(inputShape);
   e.run(
     {
       name: 'maxpool_backward',
       source: backwardSource,
-      constants: { NC: d.N * d.C, H: d.H, W: d.W, K: d.K, S: d.S, D: d.D },
+      constants: { NC: d.N * d.C, H: d.H, W: d.W, K: d.K, S: d.S, D: d.D, ACT: activationCode(fused?.activation ?? 'none') },
       workgroups: grid1d(dx.size, 64),
     },
-    [dy, argmax, dx],
+    [dy, argmax, dx, fused?.x ?? dy],
   );
   return dx;
 }

@@ -199,6 +199,9 @@ export class Network {
     const N = st.N;
     const grads: ParamTensors[] = new Array(this.params.length);
     let dy = dlogits;
+    // true when dy is already the gradient of layer li's pre-activation (the pool above it applied
+    // the activation's derivative in its backward pass)
+    let preActivation = false;
     for (let li = this.spec.layers.length - 1; li >= 0; li--) {
       const l = this.spec.layers[li];
       const s = this.shapes[li];
@@ -206,8 +209,13 @@ export class Network {
       const x = li === 0 ? st.input : st.outs[li - 1];
       const inShape = li === 0 ? st.input.shape : x.shape;
       let dx: Tensor | null = null;
+      const pre = preActivation;
+      preActivation = false;
       if (l.type === 'maxpool') {
-        dx = maxPoolBackward(e, dy, st.argmax[li]!, [...inShape], { k: l.k, stride: l.k, dilation: 1 });
+        // a conv layer's activation below: fold its derivative into this pass (saves one over the largest maps)
+        const below = li > 0 && this.spec.layers[li - 1].type === 'conv' ? this.activationOf(li - 1) : 'none';
+        dx = maxPoolBackward(e, dy, st.argmax[li]!, [...inShape], { k: l.k, stride: l.k, dilation: 1 }, below === 'none' ? undefined : { x, activation: below });
+        preActivation = below !== 'none';
       } else if (l.type === 'fc') {
         const p = this.params[this.paramIndex[li]];
         const flat = x.shape.length === 2 ? x : x.view([N, s.inMaps * s.inSize * s.inSize]);
@@ -217,7 +225,7 @@ export class Network {
         else dx = r.dx; // [N, In]: the previous layer's output has the same elements (views share buffers)
       } else {
         const p = this.params[this.paramIndex[li]];
-        const act = this.activationOf(li);
+        const act = pre ? 'none' : this.activationOf(li);
         if (li === 0) {
           // the input needs no gradient: skip the backward-input convolution
           const dz = act === 'none' ? dy : activationBackward(e, y, dy, act);
