@@ -61,6 +61,8 @@ net and training set:
   --samples <n>              final training set size (default 1000000)
   --stage1-epochs <n>        epochs of the first net Cd on Sd (default 2; 0 = uniform negatives)
   --stage1-samples <n>       at most n samples in Sd (default: all mitosis pixels + as many negatives)
+  --positive-share <f>       at most this share of the final set are mitosis pixels (default 0.5; the
+                             paper's set had 0.066): the rest are negatives drawn with weight D(p)
   --blue-ratio               negatives only inside the dilated blue-ratio nuclei mask (the tutorial)
   --exclusion-um <µm>        negatives only this far from every mitosis (default: d, the mitosis radius)
   --stain-augment <spec>     colour/stain augmentation per patch per epoch: 'default' (HED jitter 0.05,
@@ -106,7 +108,7 @@ output:
 /** The data, net, training-set and optimiser flags (shared with `mitoscan crossval`). */
 export const TRAIN_FLAGS = [
   'layout', 'mpp', 'synthetic', 'size', 'train-mpp', 'spec', 'samples', 'stage1-epochs', 'stage1-samples', 'blue-ratio',
-  'val-fraction', 'val-samples', 'epochs', 'batch', 'optimizer', 'lr', 'lr-decay', 'momentum', 'weight-decay', 'balance',
+  'val-fraction', 'val-samples', 'positive-share', 'epochs', 'batch', 'optimizer', 'lr', 'lr-decay', 'momentum', 'weight-decay', 'balance',
   'no-augment', 'patience', 'seed', 'progress-every', 'no-threshold',
   'crop-mpp', 'hold-out', 'hold-out-patients', 'hold-out-seed', 'keep-patients', 'val-patients', 'exclusion-um', 'stain-augment', 'stain-normalise', 'field-density',
 ];
@@ -305,6 +307,7 @@ export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSetting
     stage1Epochs: flagNumber(args, 'stage1-epochs', 2, nonNegInt),
     stage1Samples: stage1SamplesFlag === undefined ? undefined : flagNumber(args, 'stage1-samples', 0, (v) => posInt(v) && v >= 2),
     valFraction: flagNumber(args, 'val-fraction', 0.2, (v) => v >= 0 && v < 1),
+    ...(args.flags.has('positive-share') ? { positiveShare: flagNumber(args, 'positive-share', 0.5, (v) => v > 0 && v <= 0.5) } : {}),
     valSamples: valSamplesFlag === undefined ? undefined : flagNumber(args, 'val-samples', 0, posInt),
     blueRatio: flagBoolean(args, 'blue-ratio'),
     chooseThreshold: !flagBoolean(args, 'no-threshold'),

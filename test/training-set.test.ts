@@ -119,6 +119,21 @@ describe('the two-stage training set', () => {
     expect(inRing.length).toBeGreaterThan(0);
   });
 
+  it('positiveShare caps the mitosis pixels at that share of the set; the rest are negatives', async () => {
+    const e = ctx.e;
+    const store = ImageStore.upload(e, images.map((im) => im.image));
+    const o = { radiusPx: D, samples: 40, stage1Epochs: 0, seed: 5 };
+    const half = await buildTrainingSet(e, store, images, isVal, model, o);
+    const tenth = await buildTrainingSet(e, store, images, isVal, model, { ...o, positiveShare: 0.1 });
+    await expect(buildTrainingSet(e, store, images, isVal, model, { ...o, positiveShare: 0.7 })).rejects.toThrow(/positiveShare must be in \(0, 0.5\]/);
+    store.destroy();
+    // 4 mitoses of radius 2.5 px hold more than 20 mitosis pixels: both caps bind
+    expect(half.stats.trainPositivesAvailable).toBeGreaterThan(20);
+    expect([half.stats.trainPositives, half.stats.trainNegatives]).toEqual([20, 20]);
+    expect([tenth.stats.trainPositives, tenth.stats.trainNegatives]).toEqual([4, 36]);
+    expect(tenth.train.filter((s) => s.label === 1).length).toBe(4);
+  });
+
   it('explains what is wrong', async () => {
     const e = ctx.e;
     const blank = images.map((im) => ({ ...im, mitoses: [] }));

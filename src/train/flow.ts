@@ -121,6 +121,8 @@ export interface TrainFlowSettings {
   stage1Epochs: number;
   /** At most this many samples in Sd. */
   stage1Samples?: number;
+  /** At most this share of the final set are mitosis pixels (default 0.5). */
+  positiveShare?: number;
   /** Share of patients held out for validation (unless job.validation says which images). */
   valFraction: number;
   /** At most this many validation samples (default samples / 4). */
@@ -233,6 +235,7 @@ export async function trainOnImages(e: Engine, images: TrainingImage[], s: Train
     ...(s.exclusionPx !== undefined ? { exclusionPx: s.exclusionPx } : {}),
     ...(s.stainNormalise ? { stainNormalise: true } : {}),
     ...(s.valPatients?.length ? { valPatients: s.valPatients } : {}),
+    ...(s.positiveShare !== undefined ? { positiveShare: s.positiveShare } : {}),
     ...(s.fieldDensityPerMm2 !== undefined ? { fieldDensityPerMm2: s.fieldDensityPerMm2 } : {}),
   };
   let store: ImageStore | null = null;
@@ -295,6 +298,7 @@ export async function trainOnImages(e: Engine, images: TrainingImage[], s: Train
         samples,
         stage1Epochs,
         stage1MaxSamples: s.stage1Samples,
+        ...(s.positiveShare !== undefined ? { positiveShare: s.positiveShare } : {}),
         valMaxSamples: valSamples,
         blueRatioDilatePx: s.blueRatio ? 10 / trainMpp : undefined,
         ...(s.exclusionPx !== undefined ? { exclusionPx: s.exclusionPx } : {}),

@@ -43,6 +43,9 @@ export interface TrainingSetOptions {
   /** Size of the final training set (positives + negatives; default 1,000,000). Negatives are
    * at least as many as positives. */
   samples: number;
+  /** At most this share of `samples` are mitosis pixels (default 0.5; the paper's final set had
+   * 6.6%): below 0.5, more of the set is D(p)-weighted look-alikes. */
+  positiveShare?: number;
   /** Epochs of Cd on Sd (default 2); 0 skips stages 2-3 (uniform negatives). */
   stage1Epochs: number;
   /** At most this many samples in Sd (half positives, drawn uniformly; default: no limit). */
@@ -229,12 +232,14 @@ export async function buildTrainingSet(
     }
   }
 
-  // the final set: `samples` in all. Every mitosis pixel while they are at most half of it (the
-  // paper's case); otherwise half of it drawn uniformly from them, so the size asked for holds.
+  // the final set: `samples` in all. Every mitosis pixel while they are at most positiveShare of it
+  // (the paper's case); otherwise that share of it drawn uniformly from them, so the size asked for holds.
   const trainPosAll = trainPos.length;
-  if (2 * trainPos.length > opts.samples) {
-    const kept = pick(trainPos, Math.max(1, Math.floor(opts.samples / 2)), makeRng(deriveSeed(opts.seed, STREAM_FINAL_POS)));
-    hooks.onStage?.(`${trainPos.length} mitosis pixels are more than half of the ${opts.samples} samples asked for: ${kept.length} of them drawn uniformly`);
+  const share = opts.positiveShare ?? 0.5;
+  if (!(share > 0 && share <= 0.5)) throw new RangeError(`positiveShare must be in (0, 0.5], got ${share}`);
+  if (trainPos.length > share * opts.samples) {
+    const kept = pick(trainPos, Math.max(1, Math.floor(opts.samples * share)), makeRng(deriveSeed(opts.seed, STREAM_FINAL_POS)));
+    hooks.onStage?.(`${trainPos.length} mitosis pixels are more than ${share === 0.5 ? 'half' : `a share ${share}`} of the ${opts.samples} samples asked for: ${kept.length} of them drawn uniformly`);
     trainPos.splice(0, trainPos.length, ...kept);
   }
   const nNeg = Math.max(opts.samples - trainPos.length, trainPos.length);
