@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { dihedral } from '../engine/ops/image.js';
-import { denseMap, denseTileBytes, largestTile, normaliseImage, type RgbaImage } from '../src/model/dense.js';
+import { denseMap, denseMaps, denseTileBytes, largestTile, normaliseImage, type RgbaImage } from '../src/model/dense.js';
 import { initModel, type Model } from '../src/model/model-file.js';
 import { Network } from '../src/model/network.js';
 import { DNN1, type NetSpec } from '../src/model/spec.js';
@@ -112,6 +112,25 @@ describe('dense evaluation', () => {
     expect(progress[progress.length - 1]).toBe('30/30');
     expectClose(tiled.data, whole.data, 0, 1e-6, 'tiled vs untiled');
   });
+
+  it('denseMaps (same-sized images batched) equals denseMap image by image, in order, for mixed sizes and an image that needs tiles', async () => {
+    const model = withBiases(initModel(smallOdd, 9), 90);
+    // three 9x7 images (a batch of 2 and one of 1 under the budget below) and a 20x16 one over the
+    // budget (denseMap with tiles), between them
+    const images = [randomImage(9, 7, 1), randomImage(20, 16, 2), randomImage(9, 7, 3), randomImage(9, 7, 5)];
+    const maxBytes = 2 * denseTileBytes(smallOdd, 7, 9);
+    expect(denseTileBytes(smallOdd, 16, 20)).toBeGreaterThan(maxBytes);
+    const progress: number[] = [];
+    const maps = await denseMaps(ctx.e, model, images, { maxBytes, onProgress: (d) => progress.push(d) });
+    expect(progress[progress.length - 1]).toBe(4);
+    for (let i = 0; i < images.length; i++) {
+      const one = await denseMap(ctx.e, model, images[i], { maxBytes });
+      expect([maps[i].width, maps[i].height]).toEqual([images[i].width, images[i].height]);
+      expect(Array.from(maps[i].data), `image ${i}`).toEqual(Array.from(one.data));
+    }
+    // the images differ, so the maps do: a batch mix-up would show
+    expect(Array.from(maps[0].data)).not.toEqual(Array.from(maps[2].data));
+  }, 300_000);
 
   it('variants: the map of variant v at a pixel is the net on the transformed window, aligned with the image', async () => {
     const model = withBiases(initModel(smallOdd, 9), 90);

@@ -319,3 +319,71 @@ export async function denseMap(e: Engine, model: Model, image: RgbaImage, opts: 
     if (!opts.net) net.destroy();
   }
 }
+
+/** Most images per batch in denseMaps: enough to amortise a submission and a readback. */
+const MAX_BATCH = 64;
+
+/**
+ * denseMap of many images, the same values (variant 0): images of one size that fit in a single
+ * tile are stacked into batches [B, 3, h + S - 1, w + S - 1] (as many as `opts.maxBytes` allows, at
+ * most 64), so that thousands of small crops cost a few hundred submissions and readbacks instead
+ * of thousands; larger images go through denseMap one by one. `onProgress` counts images.
+ */
+export async function denseMaps(
+  e: Engine, model: Model, images: readonly RgbaImage[],
+  opts: Pick<DenseOptions, 'net' | 'maxBytes' | 'onProgress'> = {},
+): Promise<ProbabilityMap[]> {
+  const spec = model.spec;
+  if (opts.net && JSON.stringify(opts.net.spec) !== JSON.stringify(spec)) throw new Error('denseMaps: opts.net does not hold the model\'s spec');
+  const maxBytes = tensorBudget(e, opts.maxBytes);
+  const S = spec.input.size;
+  const R = windowRadius(spec);
+  const out: ProbabilityMap[] = new Array(images.length);
+  const net = opts.net ?? Network.fromModel(e, model);
+  let done = 0;
+  try {
+    // same-sized single-tile images, in input order within each size
+    const groups = new Map<string, number[]>();
+    const single: number[] = [];
+    images.forEach((im, i) => {
+      const { width: w, height: h } = im;
+      if (!(w >= 1 && h >= 1) || im.data.length !== w * h * 4) throw new Error(`denseMaps: image ${i}: ${im.data.length} bytes for a ${w}x${h} RGBA image (needs ${w * h * 4})`);
+      if (denseTileBytes(spec, h, w) > maxBytes) return void single.push(i);
+      const key = `${w}x${h}`;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key)!.push(i);
+    });
+    const lut = normalisationTable(model.normalisation);
+    for (const idx of groups.values()) {
+      const { width: w, height: h } = images[idx[0]];
+      const ih = h + S - 1, iw = w + S - 1, n = h * w;
+      const per = denseTileBytes(spec, h, w);
+      const B = Math.max(1, Math.min(MAX_BATCH, Math.floor(maxBytes / per)));
+      for (let b0 = 0; b0 < idx.length; b0 += B) {
+        const batch = idx.slice(b0, b0 + B);
+        const data = new Float32Array(batch.length * 3 * ih * iw);
+        batch.forEach((i, k) => data.set(tileInput(images[i].data, lut, variantIndexMap(0, h, w), 0, 0, ih, iw, R), k * 3 * ih * iw));
+        const input = e.tensor([batch.length, 3, ih, iw], data);
+        const z = denseLogits(e, net, input);
+        input.release();
+        const zz = await z.read();
+        z.release();
+        batch.forEach((i, k) => {
+          const prob = new Float32Array(n);
+          const o = 2 * n * k; // logits [B, 2, h, w]
+          for (let p = 0; p < n; p++) prob[p] = 1 / (1 + Math.exp(zz[o + p] - zz[o + n + p]));
+          out[i] = { width: w, height: h, data: prob };
+        });
+        done += batch.length;
+        opts.onProgress?.(done, images.length);
+      }
+    }
+    for (const i of single) {
+      out[i] = await denseMap(e, model, images[i], { net, maxBytes });
+      opts.onProgress?.(++done, images.length);
+    }
+    return out;
+  } finally {
+    if (!opts.net) net.destroy();
+  }
+}

@@ -11,7 +11,7 @@
 // only). With `blueRatio`, negatives are drawn only inside the dilated blue-ratio nuclei mask.
 import type { Engine } from '../../engine/engine.js';
 import { blueRatio, dilateDisk } from '../../engine/ops/image.js';
-import { denseMap, type RgbaImage } from '../model/dense.js';
+import { denseMaps, type RgbaImage } from '../model/dense.js';
 import { initModel, type LayerParams, type Model, type Normalisation } from '../model/model-file.js';
 import type { NetSpec } from '../model/spec.js';
 import { checkRegion, eligibleNegatives, labelMasks, makeRng, positives, sampleNegatives, shuffle, type Point, type Region, type Sample } from './sampling.js';
@@ -222,11 +222,8 @@ export async function buildTrainingSet(
       // stage 2: D(p) over every image
       hooks.onStage?.(`stage 2: D(p) = Cd's dense mitosis map over ${images.length} image(s)`);
       const cdModel: Model = { spec: model.spec, normalisation: model.normalisation, umPerPixel: model.umPerPixel, provenance: {}, params: r.params };
-      weights = [];
-      for (let i = 0; i < images.length; i++) {
-        weights.push((await denseMap(e, cdModel, images[i].image, { net: cd.net })).data);
-        hooks.onDense?.(i + 1, images.length);
-      }
+      // batched: thousands of small crops would otherwise cost a submission and a readback each
+      weights = (await denseMaps(e, cdModel, images.map((im) => im.image), { net: cd.net, onProgress: hooks.onDense })).map((m) => m.data);
     } finally {
       cd.destroy();
     }
