@@ -1,5 +1,6 @@
 // npm run bench:detect [-- --size 512 --presets DNNf1,DNNf12,DNN --tile 512 --reps 2 --profile]
-// (--profile: GPU time per kernel over each preset's runs)
+// (--profile: GPU time per kernel over each preset's runs; --dilated-tile 1x4: the forward conv's
+// register tile at dilation > 1, CG vec4s of channels x PX pixels, for an A/B against the default)
 // Time of the whole detector (dense maps of every net and variant, disk smoothing, suppression) on a
 // procedural H&E field the size of a MITOS high-power field (2084x2084 at 0.2456 µm/px), for the
 // paper's three presets with DNN1 + DNN2 (Table 1) at random weights (initModel): the work per pixel
@@ -8,6 +9,7 @@
 // On a CPU adapter (lavapipe) the full field with DNN takes long: use --size 512 (or less).
 import { createNodeEngine } from '../engine/node.js';
 import { detectMitoses, PRESETS, type Preset } from '../src/detect/detector.js';
+import { CONV_TILE } from '../engine/ops/conv2d.js';
 import { initModel } from '../src/model/model-file.js';
 import { DNN1, DNN2 } from '../src/model/spec.js';
 import { generateField } from '../src/synth/tissue.js';
@@ -22,6 +24,14 @@ const tile = flag('tile') === undefined ? undefined : intFlag('tile', 0, 16);
 const presets = (flag('presets') ?? 'DNNf1,DNNf12,DNN').split(',').map((s) => s.trim()).filter(Boolean) as Preset[];
 for (const p of presets) if (!Object.hasOwn(PRESETS, p)) throw new Error(`--presets: '${p}' is not one of ${Object.keys(PRESETS).join(', ')}`);
 
+// --dilated-tile CGxPX: the forward conv's register tile at dilation > 1 (A/B against the default)
+const dt = flag('dilated-tile');
+if (dt !== undefined) {
+  const m = /^([1-4])x([1-4])$/.exec(dt);
+  if (!m) throw new Error(`--dilated-tile: '${dt}' is not CGxPX with CG, PX in 1..4 (e.g. 1x4)`);
+  CONV_TILE.dilated = { CG: Number(m[1]), PX: Number(m[2]) };
+}
+
 const mpp = 0.2456;
 const models = [initModel(DNN1, 1, { umPerPixel: mpp }), initModel(DNN2, 2, { umPerPixel: mpp })];
 const field = generateField({ width: size, height: size, seed: 2084, mpp });
@@ -29,7 +39,7 @@ const mp = (size * size) / 1e6;
 
 const e = await createNodeEngine(profileFlag ? { profile: true } : {});
 try {
-  console.log(`adapter: ${e.adapterName}`);
+  console.log(`adapter: ${e.adapterName}; forward conv tile at dilation > 1: ${CONV_TILE.dilated.CG * 4} channels x ${CONV_TILE.dilated.PX} pixels`);
   console.log(
     `field: ${size}x${size} px (${mp.toFixed(2)} MP)${size === FULL ? ', a full MITOS high-power field' : `, not the full ${FULL}x${FULL} field (--size)`}; ` +
       `nets DNN1 + DNN2 (random weights); ${reps} rep(s); tile ${tile ?? 'automatic'}`,
