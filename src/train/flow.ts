@@ -192,7 +192,7 @@ export interface TrainFlowHooks {
   onBatch?: (p: BatchProgress, phase: TrainPhase) => void;
   /** After every epoch; `epochs` is the phase's epoch count, `best` true when the validation loss is the lowest so far. */
   onEpoch?: (r: EpochRecord, phase: TrainPhase, info: { epochs: number; best: boolean }) => void;
-  /** After Cd's dense map D(p) of each image. */
+  /** After each batch of Cd's dense maps D(p), with the images done so far. */
   onDense?: (done: number, total: number) => void;
   /** While choosing the threshold: done = 0 before the first validation image, then after each. */
   onDetect?: (done: number, total: number, id: string) => void;

@@ -65,7 +65,7 @@ export interface TrainingSetOptions {
 export interface TrainingSetHooks extends Pick<TrainHooks, 'onBatch' | 'onEpoch'> {
   /** A line about what is being done. */
   onStage?: (message: string) => void;
-  /** After the dense map of each image. */
+  /** After each batch of dense maps (denseMaps), with the images done so far. */
   onDense?: (done: number, total: number) => void;
 }
 
