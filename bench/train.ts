@@ -27,8 +27,7 @@ if (!spec) {
 const asked = Number(flag('batch') ?? 256);
 const optimizer = (flag('optimizer') ?? 'sgd') as 'sgd' | 'adagrad';
 
-const profile = profileFlag;
-const e = await createNodeEngine(profile ? { profile: true } : {});
+const e = await createNodeEngine(profileFlag ? { profile: true } : {});
 try {
   const maxBinding = e.limits.maxStorageBufferBindingSize;
   // the largest tensor of a training step: the input batch or a layer's output (maps x size^2 per patch)
@@ -61,7 +60,7 @@ try {
   await warm.run();
   warm.destroy();
   console.log(`warm-up batch (compiles the kernels): ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  if (profile) await e.kernelTimes(); // resets them: the profile covers the timed batches only
+  if (profileFlag) await e.kernelTimes(); // resets them: the profile covers the timed batches only
 
   // timed: the loss is read once, at the end of the epoch (as in training with a large progressEvery)
   const t = Trainer.create(e, model, store, samples(B * batches), [], { ...opts, progressEvery: batches });
@@ -70,7 +69,7 @@ try {
   const sec = (performance.now() - t0) / 1000;
   t.destroy();
   store.destroy();
-  if (profile) await printKernelTimes(e, sec * 1000);
+  if (profileFlag) await printKernelTimes(e, sec * 1000);
   console.log(`${batches * B} patches in ${sec.toFixed(2)} s: ${((batches * B) / sec).toFixed(1)} patches/s (${((sec * 1000) / batches).toFixed(0)} ms per batch); loss ${r.history[0].trainLoss.toFixed(4)}`);
 } finally {
   e.destroy();

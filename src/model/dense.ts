@@ -358,11 +358,12 @@ export async function denseMaps(
       const { width: w, height: h } = images[idx[0]];
       const ih = h + S - 1, iw = w + S - 1, n = h * w;
       const per = denseTileBytes(spec, h, w);
+      const map = variantIndexMap(0, h, w);
       const B = Math.max(1, Math.min(MAX_BATCH, Math.floor(maxBytes / per)));
       for (let b0 = 0; b0 < idx.length; b0 += B) {
         const batch = idx.slice(b0, b0 + B);
         const data = new Float32Array(batch.length * 3 * ih * iw);
-        batch.forEach((i, k) => data.set(tileInput(images[i].data, lut, variantIndexMap(0, h, w), 0, 0, ih, iw, R), k * 3 * ih * iw));
+        batch.forEach((i, k) => data.set(tileInput(images[i].data, lut, map, 0, 0, ih, iw, R), k * 3 * ih * iw));
         const input = e.tensor([batch.length, 3, ih, iw], data);
         const z = denseLogits(e, net, input);
         input.release();

@@ -158,6 +158,9 @@ export async function buildTrainingSet(
   if (images.length !== store.count || isVal.length !== images.length) throw new Error('buildTrainingSet: images, store and isVal differ in length');
   if (!(opts.radiusPx > 0)) throw new Error(`buildTrainingSet: the mitosis radius must be > 0 px, got ${opts.radiusPx}`);
   if (!Number.isInteger(opts.samples) || opts.samples < 2) throw new Error(`buildTrainingSet: samples must be an integer >= 2, got ${opts.samples}`);
+  // checked before stage 1, not after minutes of Cd and D(p)
+  const share = opts.positiveShare ?? 0.5;
+  if (!(share > 0 && share <= 0.5)) throw new RangeError(`positiveShare must be in (0, 0.5], got ${share}`);
   const trainIdx = images.map((_, i) => i).filter((i) => !isVal[i]);
   const valIdx = images.map((_, i) => i).filter((i) => isVal[i]);
   if (!trainIdx.length) throw new Error('buildTrainingSet: no training images (all were put into validation)');
@@ -232,8 +235,6 @@ export async function buildTrainingSet(
   // the final set: `samples` in all. Every mitosis pixel while they are at most positiveShare of it
   // (the paper's case); otherwise that share of it drawn uniformly from them, so the size asked for holds.
   const trainPosAll = trainPos.length;
-  const share = opts.positiveShare ?? 0.5;
-  if (!(share > 0 && share <= 0.5)) throw new RangeError(`positiveShare must be in (0, 0.5], got ${share}`);
   if (trainPos.length > share * opts.samples) {
     const kept = pick(trainPos, Math.max(1, Math.floor(opts.samples * share)), makeRng(deriveSeed(opts.seed, STREAM_FINAL_POS)));
     hooks.onStage?.(`${trainPos.length} mitosis pixels are more than ${share === 0.5 ? 'half' : `a share ${share}`} of the ${opts.samples} samples asked for: ${kept.length} of them drawn uniformly`);
