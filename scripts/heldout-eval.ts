@@ -18,7 +18,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createNodeEngine } from '../engine/node.js';
-import { detectMitoses, type Preset } from '../src/detect/detector.js';
+import { detectMitoses, detectMitosesMany, type Preset } from '../src/detect/detector.js';
 import { rocCurveSvg } from '../src/eval/plots.js';
 import { aucRoc, contestRadiusPx, rocCurve } from '../src/eval/score.js';
 import { parseAmiBrCsv } from '../src/datasets/crops.js';
@@ -92,15 +92,31 @@ try {
       atypia.push({ path: join(dir, f), label, score: r.detections.reduce((m, d) => Math.max(m, d.score), 0) });
     }
   }
-  for (const [k, it] of use.entries()) {
-    const image = await readImageFile(it.path);
+  // the crops: DNNf1 batches the dense maps of same-sized crops (detectMitosesMany, the same
+  // detections as detectMitoses one by one); other presets go image by image
+  const bestNearCentre = (image: { width: number; height: number }, dets: readonly { x: number; y: number; score: number }[]) => {
     const cx = (image.width - 1) / 2, cy = (image.height - 1) / 2;
-    const r = await detectMitoses(e, [model], image, { preset, threshold: 0.02, umPerPixel: CROP_MPP, rescale: rescaleToMpp });
     let best = 0;
-    for (const d of r.detections) if ((d.x - cx) ** 2 + (d.y - cy) ** 2 <= radius * radius) best = Math.max(best, d.score);
+    for (const d of dets) if ((d.x - cx) ** 2 + (d.y - cy) ** 2 <= radius * radius) best = Math.max(best, d.score);
     // (the contest's rule: a detection counts when its score is above t)
-    scores.push(best);
-    if ((k + 1) % 50 === 0 || k === use.length - 1) process.stderr.write(`\rheldout-eval: ${k + 1}/${use.length}`);
+    return best;
+  };
+  const shown = (k: number) => { if ((k + 1) % 50 === 0 || k === use.length - 1) process.stderr.write(`\rheldout-eval: ${k + 1}/${use.length}`); };
+  if (preset === 'DNNf1') {
+    const images = await Promise.all(use.map((it) => readImageFile(it.path)));
+    const inputs = images.map((im) => rescaleToMpp(im, CROP_MPP, model.umPerPixel));
+    const rs = await detectMitosesMany(e, model, inputs, { threshold: 0.02, onProgress: (d) => shown(d - 1) });
+    for (const [k, r] of rs.entries()) {
+      const sx = images[k].width / inputs[k].width, sy = images[k].height / inputs[k].height;
+      scores.push(bestNearCentre(images[k], r.detections.map((d) => ({ x: Math.round((d.x + 0.5) * sx - 0.5), y: Math.round((d.y + 0.5) * sy - 0.5), score: d.score }))));
+    }
+  } else {
+    for (const [k, it] of use.entries()) {
+      const image = await readImageFile(it.path);
+      const r = await detectMitoses(e, [model], image, { preset, threshold: 0.02, umPerPixel: CROP_MPP, rescale: rescaleToMpp });
+      scores.push(bestNearCentre(image, r.detections));
+      shown(k);
+    }
   }
 } finally {
   e.destroy();

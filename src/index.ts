@@ -11,7 +11,7 @@
 export { createBrowserEngine } from '../engine/browser.js';
 export { Engine, type Tensor } from '../engine/engine.js';
 export { NoAdapterError } from '../engine/gpu.js';
-export { detectMitoses, PRESETS, probabilityMap, SmoothedMap, smoothingRadiusPx, type DetectOptions, type DetectResult, type Preset } from './detect/detector.js';
+export { detectMitoses, detectMitosesMany, PRESETS, probabilityMap, SmoothedMap, smoothingRadiusPx, type DetectManyOptions, type DetectOptions, type DetectResult, type Preset } from './detect/detector.js';
 export { badRecordedThreshold, DEFAULT_THRESHOLD, isValidThreshold, modelThreshold, recordedThreshold } from './detect/threshold.js';
 export { COLOURS, detectionsCsv, detectionsGeoJson, detectionsJson, heatmap, overlay, type Detection } from './detect/results.js';
 export { cropImage, decodeImage, decodeImagePages, encodeBmp, encodePng, encodeTiff, ImageFormatError, rescaleToMpp, resizeTo, sniffFormat } from './io/image.js';

@@ -9,7 +9,7 @@
 // pass IndexedDB or memory); a resumed run gives the same model bit for bit. What is printed
 // comes out through the hooks (the CLI turns them into its log lines and progress bars).
 import type { Engine } from '../../engine/engine.js';
-import { detectMitoses, smoothingRadiusPx } from '../detect/detector.js';
+import { detectMitosesMany, smoothingRadiusPx } from '../detect/detector.js';
 import { bestThreshold, contestRadiusPx, scoresAt, scoresFrom, sweepThresholds } from '../eval/score.js';
 import type { Model, Provenance, StainNormalisation } from '../model/model-file.js';
 import { normaliseStain, stainTarget } from '../model/stain.js';
@@ -43,17 +43,18 @@ export async function detectCandidates(
   images: readonly TrainingImage[],
   onProgress?: (done: number, total: number, id: string) => void,
 ): Promise<ScoredImage[]> {
-  const out: ScoredImage[] = [];
   onProgress?.(0, images.length, '');
-  for (const [k, im] of images.entries()) {
-    const r = await detectMitoses(e, [model], im.image, { threshold: CANDIDATE_THRESHOLD });
+  const results = await detectMitosesMany(e, model, images.map((im) => im.image), {
+    threshold: CANDIDATE_THRESHOLD,
+    onProgress: (done, total) => onProgress?.(done, total, images[done - 1].id),
+  });
+  return images.map((im, k) => {
+    const r = results[k];
     // labels hold only inside an image's region (a crop: where windows have real context), so
     // detections and truth outside it are not scored
     const inside = (p: { x: number; y: number }) => !im.region || (p.x >= im.region.x0 && p.x < im.region.x1 && p.y >= im.region.y0 && p.y < im.region.y1);
-    out.push({ id: im.id, patient: im.patient, truth: im.mitoses.filter(inside), dets: r.detections.filter(inside).map((d) => ({ x: d.x, y: d.y, score: d.score })) });
-    onProgress?.(k + 1, images.length, im.id);
-  }
-  return out;
+    return { id: im.id, patient: im.patient, truth: im.mitoses.filter(inside), dets: r.detections.filter(inside).map((d) => ({ x: d.x, y: d.y, score: d.score })) };
+  });
 }
 
 /** The detection threshold of largest F1 on scored images, and the F1 at 0.35 for comparison. */
