@@ -18,7 +18,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createNodeEngine } from '../engine/node.js';
-import { detectMitoses, detectMitosesMany, type Preset } from '../src/detect/detector.js';
+import { detectMitoses, detectMitosesMany, toImagePixels, type Preset } from '../src/detect/detector.js';
 import { rocCurveSvg } from '../src/eval/plots.js';
 import { aucRoc, contestRadiusPx, rocCurve } from '../src/eval/score.js';
 import { parseAmiBrCsv } from '../src/datasets/crops.js';
@@ -107,8 +107,7 @@ try {
     const inputs = images.map((im) => rescaleToMpp(im, CROP_MPP, model.umPerPixel));
     const rs = await detectMitosesMany(e, model, inputs, { threshold: 0.02, onProgress: (d) => shown(d - 1) });
     for (const [k, r] of rs.entries()) {
-      const sx = images[k].width / inputs[k].width, sy = images[k].height / inputs[k].height;
-      scores.push(bestNearCentre(images[k], r.detections.map((d) => ({ x: Math.round((d.x + 0.5) * sx - 0.5), y: Math.round((d.y + 0.5) * sy - 0.5), score: d.score }))));
+      scores.push(bestNearCentre(images[k], toImagePixels(r.detections, images[k].width / inputs[k].width, images[k].height / inputs[k].height)));
     }
   } else {
     for (const [k, it] of use.entries()) {

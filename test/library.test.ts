@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { run as runDetect } from '../pipelines/detect.js';
 import {
-  compact20x, DEFAULT_THRESHOLD, detectMitoses, detectMitosesMany, encodePng, generateField, initModel, modelThreshold, probabilityMap, rescaleToMpp, saveModel, SmoothedMap, smoothingRadiusPx,
+  compact20x, cropImage, DEFAULT_THRESHOLD, detectMitoses, detectMitosesMany, encodePng, generateField, initModel, modelThreshold, probabilityMap, rescaleToMpp, saveModel, SmoothedMap, smoothingRadiusPx,
 } from '../src/node/index.js';
 import { useEngine } from './helpers/gpu.js';
 import { quiet } from './helpers/quiet.js';
@@ -37,11 +37,7 @@ describe('library', () => {
 
   it('detectMitosesMany (dense maps of same-sized images batched) gives detectMitoses image by image, in order, with and without a stain normalisation', async () => {
     const e = ctx.e;
-    const crop = (x0: number, y0: number, w: number, h: number) => {
-      const data = new Uint8ClampedArray(w * h * 4);
-      for (let y = 0; y < h; y++) data.set(field.image.data.subarray(4 * ((y0 + y) * 72 + x0), 4 * ((y0 + y) * 72 + x0 + w)), 4 * y * w);
-      return { width: w, height: h, data };
-    };
+    const crop = (x0: number, y0: number, w: number, h: number) => cropImage(field.image, x0, y0, w, h);
     // two sizes interleaved: the batches regroup them, the results must come back in input order
     const images = [crop(0, 0, 30, 26), crop(40, 20, 32, 36), crop(30, 10, 30, 26), crop(5, 28, 30, 26), crop(0, 0, 32, 36)];
     const stained = { ...model, stain: { method: 'reinhard' as const, target: { mean: [60, 8, -6] as [number, number, number], std: [12, 5, 4] as [number, number, number] } } };

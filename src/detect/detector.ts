@@ -321,18 +321,27 @@ export async function detectMitoses(e: Engine, models: readonly Model[], image: 
   const threshold = opts.threshold ?? modelThreshold(models[0]);
   const radius = smoothingRadiusPx(modelMpp);
   const map = await probabilityMap(e, models, input, opts);
-  const sm = SmoothedMap.create(e, map, radius, { maxBytes: opts.maxBytes });
+  const detections = toImagePixels(await readOut(e, map, radius, threshold, opts.maxBytes), scale, scaleY);
+  return { detections, map: opts.keepMap ? map : undefined, scale, radius, threshold };
+}
+
+/** Mf = M smoothed with the disk, read out above `threshold` (in map pixels). */
+async function readOut(e: Engine, map: ProbabilityMap, radius: number, threshold: number, maxBytes?: number): Promise<Detection[]> {
+  const sm = SmoothedMap.create(e, map, radius, { maxBytes });
   try {
-    const dets = await sm.detections(threshold);
-    const detections = dets.map((d) => ({
-      x: Math.round((d.x + 0.5) * scale - 0.5),
-      y: Math.round((d.y + 0.5) * scaleY - 0.5),
-      score: d.score,
-    }));
-    return { detections, map: opts.keepMap ? map : undefined, scale, radius, threshold };
+    return await sm.detections(threshold);
   } finally {
     sm.release();
   }
+}
+
+/** Detections in map pixels back in the pixels of an image `scale` (`scaleY`) times larger per axis. */
+export function toImagePixels(dets: readonly Detection[], scale: number, scaleY = scale): Detection[] {
+  return dets.map((d) => ({
+    x: Math.round((d.x + 0.5) * scale - 0.5),
+    y: Math.round((d.y + 0.5) * scaleY - 0.5),
+    score: d.score,
+  }));
 }
 
 /** Images per denseMaps call in detectMitosesMany: room to group sizes, few maps held at once. */
@@ -363,13 +372,7 @@ export async function detectMitosesMany(e: Engine, model: Model, images: readonl
       for (const im of chunk) inputs.push(model.stain ? await normaliseStain(e, im, model.stain, { maxBytes: opts.maxBytes }) : im);
       const maps = await denseMaps(e, model, inputs, { net, maxBytes: opts.maxBytes });
       for (const map of maps) {
-        const sm = SmoothedMap.create(e, map, radius, { maxBytes: opts.maxBytes });
-        try {
-          const detections = (await sm.detections(threshold)).map((d) => ({ x: d.x, y: d.y, score: d.score }));
-          out.push({ detections, scale: 1, radius, threshold });
-        } finally {
-          sm.release();
-        }
+        out.push({ detections: toImagePixels(await readOut(e, map, radius, threshold, opts.maxBytes), 1), scale: 1, radius, threshold });
         opts.onProgress?.(out.length, images.length);
       }
     }
