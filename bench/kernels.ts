@@ -11,7 +11,7 @@ import { createNodeEngine } from '../engine/node.js';
 import ceilingCopySource from '../shaders/ceiling_copy.wgsl';
 import ceilingFmaSource from '../shaders/ceiling_fma.wgsl';
 import { grid1d } from '../engine/dispatch.js';
-import { conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward } from '../engine/ops/conv2d.js';
+import { CONV_TILE, conv2dBackwardBias, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward } from '../engine/ops/conv2d.js';
 import { diskFilter, nonMaxSuppression } from '../engine/ops/image.js';
 import { linearBackward, linearForward, matmul, MATMUL_FORM } from '../engine/ops/matmul.js';
 import { adagradStep, sgdStep } from '../engine/ops/optim.js';
@@ -148,6 +148,22 @@ try {
       argmax.release();
     }
     [x, w, b, y].forEach((t) => t.release());
+  }
+
+  // DNN1's first FC layer in the dense path (16 maps of 2x2 taps 32 px apart -> 100), both forms of
+  // the forward: the direct register-tiled kernel and im2col + matmul (CONV_TILE.gemm)
+  if (dense > 0 && want('conv2d')) {
+    const size = dense + 32;
+    const x = fill(e, [1, 16, size, size]), w = fill(e, [100, 16, 2, 2], -0.3, 0.3), b = fill(e, [100]);
+    const flop = 2 * 100 * dense * dense * 16 * 4;
+    const shape = `dense FC1 1x16x${size}²*100x2² d32`;
+    for (const form of ['never', 'always'] as const) {
+      CONV_TILE.gemm = form;
+      const ms = await timed('conv2d_forward', () => [conv2dForward(e, x, w, b, { activation: 'tanh', dilation: 32 })]);
+      emit({ kernel: form === 'never' ? 'conv2d_forward direct' : 'conv2d_forward im2col+mm', shape, ms, rate: gflops(flop, ms) });
+    }
+    CONV_TILE.gemm = 'auto';
+    [x, w, b].forEach((t) => t.release());
   }
 
   // FC layers 64 -> 100 -> 2

@@ -2,7 +2,7 @@
 //   C[m, n] = act( sum_k op(A)[m, k] * op(B)[k, n] + bias[n] ),   m < M, n < N, k < K.
 // Layout (float32, row-major): A is [M, K], or [K, M] when TRANS_A (then op(A) = A^T);
 // B is [K, N], or [N, K] when TRANS_B; bias is [N] (read only when HAS_BIAS; otherwise any bound
-// buffer, e.g. A again); C is [M, N]. act: ACT 0 none, 1 tanh, 2 relu.
+// buffer, e.g. A again), or [M] added along rows (bias[m]) when BIAS_ROWS; C is [M, N]. act: ACT 0 none, 1 tanh, 2 relu.
 //
 // Tiling: workgroup (x, y) computes the 64 x 64 tile of C at rows 64y.., columns 64x...
 // Its 16 x 16 invocations each hold a 4 x 4 block of that tile in registers (invocation (tx, ty):
@@ -17,6 +17,7 @@ override K: u32;
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
+override BIAS_ROWS: bool = false;
 override ACT: u32 = 0u;   // 0 none, 1 tanh, 2 relu
 
 const BK = 16u;     // K chunk
@@ -87,7 +88,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 
   let col = n0 + 4u * lid.x;
   var bv = vec4f(0.0);
-  if (HAS_BIAS) {
+  if (HAS_BIAS && !BIAS_ROWS) {
     for (var j = 0u; j < 4u; j++) {
       if (col + j < N) { bv[j] = bias[col + j]; }
     }
@@ -95,6 +96,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   for (var i = 0u; i < 4u; i++) {
     let row = m0 + 4u * lid.y + i;
     if (row >= M) { break; }
+    if (HAS_BIAS && BIAS_ROWS) { bv = vec4f(bias[row]); }
     for (var j = 0u; j < 4u; j++) {
       if (col + j < N) { C[row * N + col + j] = activate(acc[i][j] + bv[j]); }
     }

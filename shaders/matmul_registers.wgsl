@@ -1,8 +1,9 @@
 // Matrix product with fused bias and activation, register-tiled (no workgroup memory):
 //   C[m, n] = act( sum_k op(A)[m, k] * op(B)[k, n] + bias[n] ),   m < M, n < N, k < K.
 // Layout (float32, row-major) as in matmul.wgsl: A is [M, K], or [K, M] when TRANS_A; B is [K, N],
-// or [N, K] when TRANS_B; bias is [N] (read only when HAS_BIAS); C is [M, N]. act: ACT 0 none,
-// 1 tanh, 2 relu.
+// or [N, K] when TRANS_B; bias is [N] (read only when HAS_BIAS), or [M] added along rows (bias[m])
+// when BIAS_ROWS (a convolution as W [COUT, CIN*K*K] x cols: one bias per output channel);
+// C is [M, N]. act: ACT 0 none, 1 tanh, 2 relu.
 //
 // One invocation computes a TM x TN block of C (rows TM*bm.., columns TN*bn..) in registers: per k
 // it reads TM values of op(A) and TN values of op(B) and does TM*TN multiply-adds (8 x 8: 64 per
@@ -19,6 +20,7 @@ override K: u32;
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
+override BIAS_ROWS: bool = false;
 override ACT: u32 = 0u;   // 0 none, 1 tanh, 2 relu
 override WG: u32 = 64u;
 const TM = 8u;
@@ -77,7 +79,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       let col = bn * TN + j;
       if (col >= N) { break; }
       var z = acc[i * TN + j];
-      if (HAS_BIAS) { z += bias[col]; }
+      if (HAS_BIAS) { z += bias[select(col, row, BIAS_ROWS)]; }
       C[row * N + col] = activate(z);
     }
   }

@@ -1,6 +1,7 @@
 // conv2d kernels against the float64 reference, finite differences, odd sizes, batch > 1, dilation > 1.
 import { describe, expect, it } from 'vitest';
 import { CONV_TILE, conv2dBackward, conv2dBackwardWeight, conv2dForward, weightSplits } from '../engine/ops/conv2d.js';
+import { MATMUL_FORM } from '../engine/ops/matmul.js';
 import { useEngine } from './helpers/gpu.js';
 import { expectClose, randomArray } from './helpers/reference.js';
 import { actF, conv2dBackwardRef, conv2dRef, convOut, type Act, type ConvShape } from './reference/conv.js';
@@ -47,6 +48,41 @@ describe('conv2d', () => {
       expectClose(await db.read(), gr.db, 1e-4, 1e-4, 'db');
     });
   }
+
+  // The forward as im2col + matmul (CONV_TILE.gemm; chosen automatically on CPU adapters for one
+  // image when Cout >= Cin*K*K at dilation > 1): forced here on every adapter, with both matmul
+  // kernels, at DNN1's dense FC1 shape (16 maps, 2x2 taps 32 px apart, 100 outputs) on an odd-sized
+  // map, and at odd channel counts (Cout 7, Cin 5, 3x3, so 45 taps > 7 outputs: the rule would not
+  // pick it, but it must still be right).
+  const GEMM_CASES: [string, ConvShape, Act][] = [
+    ['DNN1 dense FC1 (16->100, 2x2, d32), 37x70 map', { N: 1, CIN: 16, H: 69, W: 102, COUT: 100, K: 2, D: 32 }, 'tanh'],
+    ['Cout 7, Cin 5, 3x3, d2, width 13', { N: 1, CIN: 5, H: 11, W: 13, COUT: 7, K: 3, D: 2 }, 'relu'],
+  ];
+  for (const form of ['tiled', 'registers'] as const)
+    for (const [name, s, act] of GEMM_CASES) {
+      it(`forward as im2col + matmul (${form}) matches float64: ${name}`, async () => {
+        const e = ctx.e;
+        const x = randomArray(s.N * s.CIN * s.H * s.W, 31);
+        const w = randomArray(s.COUT * s.CIN * s.K * s.K, 32, -0.5, 0.5);
+        const b = randomArray(s.COUT, 33, -0.2, 0.2);
+        const X = e.tensor([s.N, s.CIN, s.H, s.W], x), Wt = e.tensor([s.COUT, s.CIN, s.K, s.K], w), B = e.tensor([s.COUT], b);
+        const before = MATMUL_FORM.form;
+        CONV_TILE.gemm = 'always';
+        MATMUL_FORM.form = form;
+        try {
+          const Y = conv2dForward(e, X, Wt, B, { dilation: s.D, activation: act });
+          const { HO, WO } = convOut(s);
+          expect(Y.shape).toEqual([1, s.COUT, HO, WO]);
+          // float32 sums of 64 terms (as the direct kernel's cases)
+          expectClose(await Y.read(), conv2dRef(x, w, b, s, act).y, 1e-5, 1e-5, 'y');
+          Y.release();
+        } finally {
+          CONV_TILE.gemm = 'auto';
+          MATMUL_FORM.form = before;
+        }
+        for (const t of [X, Wt, B]) t.release();
+      });
+    }
 
   it('gradients agree with central finite differences of the float64 forward', async () => {
     const e = ctx.e;

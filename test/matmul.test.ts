@@ -25,6 +25,7 @@ interface Case {
   transA?: boolean;
   transB?: boolean;
   bias?: boolean;
+  biasRows?: boolean;
   activation?: Activation;
 }
 
@@ -33,12 +34,12 @@ async function check(c: Case, seed: number): Promise<void> {
   const { M, N, K } = c;
   const a = rand32(M * K, seed);
   const b = rand32(K * N, seed + 1);
-  const bias = c.bias ? rand32(N, seed + 2) : undefined;
-  const want = refMatmul(a, b, M, N, K, { transA: c.transA, transB: c.transB, bias, activation: c.activation });
+  const bias = c.bias ? rand32(c.biasRows ? M : N, seed + 2) : undefined;
+  const want = refMatmul(a, b, M, N, K, { transA: c.transA, transB: c.transB, bias, biasRows: c.biasRows, activation: c.activation });
   const ta = e.tensor(c.transA ? [K, M] : [M, K], a);
   const tb = e.tensor(c.transB ? [N, K] : [K, N], b);
-  const tbias = bias ? e.tensor([N], bias) : undefined;
-  const out = matmul(e, ta, tb, { transA: c.transA, transB: c.transB, bias: tbias, activation: c.activation });
+  const tbias = bias ? e.tensor([bias.length], bias) : undefined;
+  const out = matmul(e, ta, tb, { transA: c.transA, transB: c.transB, bias: tbias, biasRows: c.biasRows, activation: c.activation });
   expect(out.shape).toEqual([M, N]);
   const got = await out.read();
   const { rtol, atol } = tol(K);
@@ -67,6 +68,10 @@ describe(`matmul (${form} kernel)`, () => {
     await check({ M: 67, N: 131, K: 33, transA: true, transB: true, bias: true, activation: 'tanh' }, 21);
   });
 
+  it('adds a bias per row (biasRows: a convolution as a product) over partial tiles (67x131x33, tanh)', async () => {
+    await check({ M: 67, N: 131, K: 33, bias: true, biasRows: true, activation: 'tanh' }, 22);
+  });
+
   it('matches float64 for an exact multiple of the tile (128x64x32) with bias and relu', async () => {
     await check({ M: 128, N: 64, K: 32, bias: true, activation: 'relu' }, 30);
   });
@@ -88,7 +93,9 @@ describe(`matmul (${form} kernel)`, () => {
     const b = e.zeros([5, 2]);
     expect(() => matmul(e, a, b)).toThrow(/inner sizes differ/);
     expect(() => matmul(e, a, b, { transA: true, transB: false })).toThrow(/inner sizes differ/);
-    expect(() => matmul(e, a, e.zeros([4, 2]), { bias: e.zeros([3]) })).toThrow(/bias has 3 elements/);
+    expect(() => matmul(e, a, e.zeros([4, 2]), { bias: e.zeros([3]) })).toThrow(/bias has 3 elements, expected N = 2/);
+    expect(() => matmul(e, a, e.zeros([4, 2]), { bias: e.zeros([2]), biasRows: true })).toThrow(/bias has 2 elements, expected M = 3/);
+    expect(() => matmul(e, a, e.zeros([4, 2]), {}, e.zeros([5]))).toThrow(/does not hold \[3,2\]/);
     expect(() => matmul(e, e.zeros([2, 3, 4]), b)).toThrow(/2-D/);
   });
 });

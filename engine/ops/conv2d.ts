@@ -4,10 +4,12 @@ import backwardWeightSource from '../../shaders/conv2d_backward_weight.wgsl';
 import backwardWeightSumSource from '../../shaders/conv2d_backward_weight_sum.wgsl';
 import forwardSource from '../../shaders/conv2d_forward.wgsl';
 import packWeightsSource from '../../shaders/conv2d_pack_weights.wgsl';
+import im2colSource from '../../shaders/im2col.wgsl';
 import { activationCode, type Activation } from '../activation.js';
 import { grid1d } from '../dispatch.js';
 import type { Engine, Tensor } from '../engine.js';
 import { activationBackward } from './activation.js';
+import { matmul } from './matmul.js';
 
 export interface Conv2dParams {
   dilation?: number;
@@ -41,7 +43,44 @@ export const CONV_TILE = {
   dilated: { CG: 4, PX: 4 },
   /** > 0: use this many weight-gradient splits (tests) */
   forceWeightSplits: 0,
+  /** The forward as im2col + matrix product: 'auto' (see useGemm), 'always' where it applies (one
+   * image), 'never' (tests and A/B benchmarks set it). */
+  gemm: 'auto' as 'auto' | 'always' | 'never',
 };
+
+/**
+ * Whether the forward runs as im2col + the matrix product (shaders/im2col.wgsl, then
+ * matmul W [COUT, CIN*K*K] x cols). On a CPU adapter the register matmul runs at about twice the
+ * direct kernel's rate (docs/PERFORMANCE.md), and for a layer with at least as many output channels
+ * as CIN*K*K taps (DNN1's first FC layer in the dense path: 64 taps, 100 channels) the column
+ * matrix is no larger than the output, so the per-buffer budget of the dense tiles still holds.
+ * Only for one image (the product's [COUT, HO*WO] result is then the NCHW output).
+ */
+function useGemm(e: Engine, d: ReturnType<typeof dims>): boolean {
+  if (d.N !== 1 || d.K === 1 || CONV_TILE.gemm === 'never') return false;
+  if (CONV_TILE.gemm === 'always') return true;
+  return e.isCpuAdapter && d.D > 1 && d.CIN * d.K * d.K <= d.COUT;
+}
+
+/** y = act(W cols + b) for one image: the forward as a matrix product. */
+function conv2dForwardGemm(e: Engine, x: Tensor, w: Tensor, b: Tensor, d: ReturnType<typeof dims>, activation: Activation): Tensor {
+  const taps = d.CIN * d.K * d.K;
+  const P = d.HO * d.WO;
+  const cols = e.empty([taps, P]);
+  e.run(
+    {
+      name: 'im2col',
+      source: im2colSource,
+      constants: { CIN: d.CIN, H: d.H, W: d.W, K: d.K, D: d.D },
+      workgroups: grid1d(taps * P, 64),
+    },
+    [x, cols],
+  );
+  const y = e.empty([1, d.COUT, d.HO, d.WO]);
+  matmul(e, w.view([d.COUT, taps]), cols, { bias: b, biasRows: true, activation }, y);
+  cols.release();
+  return y;
+}
 
 /** Repacks w [Cout,Cin,K,K] with output (innerOut) or input channels innermost, zero-padded to cp. */
 function packWeights(e: Engine, w: Tensor, innerOut: boolean, cp: number): Tensor {
@@ -64,6 +103,7 @@ function packWeights(e: Engine, w: Tensor, innerOut: boolean, cp: number): Tenso
 export function conv2dForward(e: Engine, x: Tensor, w: Tensor, b: Tensor, p: Conv2dParams = {}): Tensor {
   const d = dims(x.shape, w.shape, p.dilation ?? 1, 'conv2dForward');
   if (b.size !== d.COUT) throw new Error(`conv2dForward: bias has ${b.size} values, expected ${d.COUT}`);
+  if (useGemm(e, d)) return conv2dForwardGemm(e, x, w, b, d, p.activation ?? 'none');
   const { CG, PX } = d.D > 1 ? CONV_TILE.dilated : CONV_TILE;
   const cb = 4 * CG, blocks = Math.ceil(d.COUT / cb);
   const packed = packWeights(e, w, true, blocks * cb);

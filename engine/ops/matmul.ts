@@ -11,8 +11,10 @@ export interface MatmulParams {
   transA?: boolean;
   /** Use B^T: `b` is stored [N, K]. */
   transB?: boolean;
-  /** [N], added to every row before the activation. */
+  /** [N], added to every row before the activation ([M], added along each row, with biasRows). */
   bias?: Tensor;
+  /** The bias has one value per row of C (a convolution as a product: one per output channel). */
+  biasRows?: boolean;
   activation?: Activation;
 }
 
@@ -34,12 +36,14 @@ function dims2(t: Tensor, what: string): [number, number] {
 
 /** Records C = act(op(A) op(B) + bias) into `out` ([M, N] elements, any shape). */
 function matmulInto(e: Engine, a: Tensor, b: Tensor, p: MatmulParams, M: number, N: number, K: number, out: Tensor): void {
-  if (p.bias && p.bias.size !== N) throw new Error(`matmul: bias has ${p.bias.size} elements, expected N = ${N}`);
+  const biasLength = p.biasRows ? M : N;
+  if (p.bias && p.bias.size !== biasLength) throw new Error(`matmul: bias has ${p.bias.size} elements, expected ${p.biasRows ? 'M' : 'N'} = ${biasLength}`);
   const constants = {
     M, N, K,
     TRANS_A: p.transA ? 1 : 0,
     TRANS_B: p.transB ? 1 : 0,
     HAS_BIAS: p.bias ? 1 : 0,
+    BIAS_ROWS: p.biasRows ? 1 : 0,
     ACT: activationCode(p.activation ?? 'none'),
   };
   const form = MATMUL_FORM.form === 'auto' ? (e.isCpuAdapter ? 'registers' : 'tiled') : MATMUL_FORM.form;
@@ -61,9 +65,10 @@ function matmulInto(e: Engine, a: Tensor, b: Tensor, p: MatmulParams, M: number,
   );
 }
 
-/** C[M,N] = act(op(A) op(B) + bias[N]), op(X) = X or X^T. A is [M,K] (or [K,M] with transA),
- * B is [K,N] (or [N,K] with transB). Returns a new [M,N] tensor. */
-export function matmul(e: Engine, a: Tensor, b: Tensor, p: MatmulParams = {}): Tensor {
+/** C[M,N] = act(op(A) op(B) + bias[N]) (bias[M] along rows with biasRows), op(X) = X or X^T. A is
+ * [M,K] (or [K,M] with transA), B is [K,N] (or [N,K] with transB). Returns a new [M,N] tensor, or
+ * fills `out` (any shape of M*N elements) when given. */
+export function matmul(e: Engine, a: Tensor, b: Tensor, p: MatmulParams = {}, out?: Tensor): Tensor {
   const [a0, a1] = dims2(a, 'A');
   const [b0, b1] = dims2(b, 'B');
   const [M, K] = p.transA ? [a1, a0] : [a0, a1];
@@ -71,7 +76,8 @@ export function matmul(e: Engine, a: Tensor, b: Tensor, p: MatmulParams = {}): T
   if (K !== Kb) {
     throw new Error(`matmul: inner sizes differ: op(A) is [${M},${K}], op(B) is [${Kb},${N}] (A [${a.shape}], B [${b.shape}])`);
   }
-  const c = e.empty([M, N]);
+  if (out && out.size !== M * N) throw new Error(`matmul: out [${out.shape}] does not hold [${M},${N}]`);
+  const c = out ?? e.empty([M, N]);
   matmulInto(e, a, b, p, M, N, K, c);
   return c;
 }

@@ -15,15 +15,17 @@ export interface RefMatmulParams {
   transA?: boolean;
   transB?: boolean;
   bias?: ArrayLike<number>;
+  /** bias has M values, bias[m] added along row m */
+  biasRows?: boolean;
   activation?: RefActivation;
 }
 
-/** C[m,n] = act(sum_k op(A)[m,k] op(B)[k,n] + bias[n]), returned as [M,N]. */
+/** C[m,n] = act(sum_k op(A)[m,k] op(B)[k,n] + bias[n] (bias[m] with biasRows)), returned as [M,N]. */
 export function refMatmul(a: ArrayLike<number>, b: ArrayLike<number>, M: number, N: number, K: number, p: RefMatmulParams = {}): Float64Array {
   const c = new Float64Array(M * N);
   for (let m = 0; m < M; m++)
     for (let n = 0; n < N; n++) {
-      let s = p.bias ? p.bias[n] : 0;
+      let s = p.bias ? p.bias[p.biasRows ? m : n] : 0;
       for (let k = 0; k < K; k++) {
         const av = p.transA ? a[k * M + m] : a[m * K + k];
         const bv = p.transB ? b[n * K + k] : b[k * N + n];
