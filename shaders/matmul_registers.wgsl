@@ -13,7 +13,11 @@
 // workgroup barrier is costly, so what counts is multiply-adds per value read and no staging at all.
 // matmul.wgsl (64x64 tiles staged in workgroup memory) is the form for GPUs. Rows and columns past
 // the edge read a clamped (valid) neighbour and are never stored, so any M, N, K >= 0 works.
-// Invocation t -> (column block bn = t % NB, row block bm = t / NB): neighbours share rows of A.
+// The row block is the workgroup's z (bm = workgroup_id.z) and the column block bn the invocation's
+// index within x/y: every A address then depends only on the workgroup and the loop counter, so all
+// invocations of a workgroup read the same A values (one broadcast load on a CPU driver, where a
+// per-invocation address is a gather) and only the TN values of B are gathered per k.
+// Launch: x/y fold NB invocations (engine/dispatch.ts grid1d), z = MB.
 override M: u32;
 override N: u32;
 override K: u32;
@@ -40,11 +44,10 @@ fn activate(z: f32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let t = gid.x + gid.y * nwg.x * WG;
-  if (t >= NB * MB) { return; }
-  let bn = t % NB;
-  let bm = t / NB;
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let bn = gid.x + gid.y * nwg.x * WG;
+  if (bn >= NB) { return; }
+  let bm = wid.z;
   // element offsets of op(A)[m_i, 0] and op(B)[0, n_j], and the stride of one k step in each
   var ao: array<u32, TM>;
   for (var i = 0u; i < TM; i++) {

@@ -98,6 +98,26 @@ describe(`matmul (${form} kernel)`, () => {
     expect(() => matmul(e, a, e.zeros([4, 2]), {}, e.zeros([5]))).toThrow(/does not hold \[3,2\]/);
     expect(() => matmul(e, e.zeros([2, 3, 4]), b)).toThrow(/2-D/);
   });
+
+  // The register form takes its row block from workgroup_id.z: at most 65535 blocks of 8 rows.
+  it(`${form === 'registers' ? 'refuses' : 'computes (auto form)'} M = 524,296 rows (65,537 row blocks of 8)`, async () => {
+    const e = ctx.e;
+    const M = 65537 * 8;
+    const a = Float32Array.from({ length: M }, (_, i) => (i % 7) - 3);
+    const A = e.tensor([M, 1], a), B = e.tensor([1, 1], Float32Array.of(0.5));
+    if (form === 'registers') {
+      expect(() => matmul(e, A, B)).toThrow(/register form takes at most 524280 rows, got M = 524296/);
+    } else {
+      // 'auto' here: on a CPU adapter it would pick the register form, and must fall back to tiled
+      MATMUL_FORM.form = 'auto';
+      const got = await matmul(e, A, B).read();
+      MATMUL_FORM.form = form;
+      expect(got[M - 1]).toBe(a[M - 1] * 0.5);
+      expect(Array.from(got, (v, i) => v - a[i] * 0.5).every((d) => d === 0)).toBe(true);
+    }
+    A.release();
+    B.release();
+  });
 });
 
 /** `count` distinct indices below n, deterministic. */

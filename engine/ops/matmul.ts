@@ -28,6 +28,7 @@ const TILE = 64;
  */
 export const MATMUL_FORM: { form: 'auto' | 'tiled' | 'registers' } = { form: 'auto' };
 const REG_TM = 8, REG_TN = 8, REG_WG = 64;
+const MAX_GROUPS = 65535;
 
 function dims2(t: Tensor, what: string): [number, number] {
   if (t.shape.length !== 2) throw new Error(`matmul: ${what} must be 2-D, got shape [${t.shape}]`);
@@ -46,11 +47,14 @@ function matmulInto(e: Engine, a: Tensor, b: Tensor, p: MatmulParams, M: number,
     BIAS_ROWS: p.biasRows ? 1 : 0,
     ACT: activationCode(p.activation ?? 'none'),
   };
-  const form = MATMUL_FORM.form === 'auto' ? (e.isCpuAdapter ? 'registers' : 'tiled') : MATMUL_FORM.form;
+  const rowBlocks = ceilDiv(M, REG_TM);
+  // The register form takes its row block from workgroup_id.z (at most 65535: M up to 524,280).
+  const form = MATMUL_FORM.form === 'auto' ? (e.isCpuAdapter && rowBlocks <= MAX_GROUPS ? 'registers' : 'tiled') : MATMUL_FORM.form;
   if (form === 'registers') {
-    const blocks = ceilDiv(M, REG_TM) * ceilDiv(N, REG_TN);
-    if (blocks === 0) return;
-    e.run({ name: 'matmul_registers', source: registersSource, constants: { ...constants, WG: REG_WG }, workgroups: grid1d(blocks, REG_WG) }, [a, b, p.bias ?? a, out]);
+    if (rowBlocks > MAX_GROUPS) throw new Error(`matmul: the register form takes at most ${MAX_GROUPS * REG_TM} rows, got M = ${M}`);
+    if (M === 0 || N === 0) return;
+    const [gx, gy] = grid1d(ceilDiv(N, REG_TN), REG_WG);
+    e.run({ name: 'matmul_registers', source: registersSource, constants: { ...constants, WG: REG_WG }, workgroups: [gx, gy, rowBlocks] }, [a, b, p.bias ?? a, out]);
     return;
   }
   e.run(
