@@ -1,6 +1,7 @@
 // npm run bench:detect [-- --size 512 --presets DNNf1,DNNf12,DNN --tile 512 --reps 2 --profile]
 // (--profile: GPU time per kernel over each preset's runs; --dilated-tile 1x4: the forward conv's
-// register tile at dilation > 1, CG vec4s of channels x PX pixels, for an A/B against the default)
+// register tile at dilation > 1, CG vec4s of channels x PX pixels, for an A/B against the default;
+// --conv-weights storage: the conv weights from a storage binding instead of a uniform buffer, A/B)
 // Time of the whole detector (dense maps of every net and variant, disk smoothing, suppression) on a
 // procedural H&E field the size of a MITOS high-power field (2084x2084 at 0.2456 µm/px), for the
 // paper's three presets with DNN1 + DNN2 (Table 1) at random weights (initModel): the work per pixel
@@ -13,7 +14,7 @@ import { CONV_TILE } from '../engine/ops/conv2d.js';
 import { initModel } from '../src/model/model-file.js';
 import { DNN1, DNN2 } from '../src/model/spec.js';
 import { generateField } from '../src/synth/tissue.js';
-import { flag, intFlag } from './flags.js';
+import { convWeightsFlag, flag, intFlag } from './flags.js';
 import { printKernelTimes, profileFlag } from './profile.js';
 
 
@@ -32,6 +33,7 @@ if (dt !== undefined) {
   CONV_TILE.dilated = { CG: Number(m[1]), PX: Number(m[2]) };
 }
 
+const weightsNote = convWeightsFlag(CONV_TILE);
 const mpp = 0.2456;
 const models = [initModel(DNN1, 1, { umPerPixel: mpp }), initModel(DNN2, 2, { umPerPixel: mpp })];
 const field = generateField({ width: size, height: size, seed: 2084, mpp });
@@ -39,7 +41,7 @@ const mp = (size * size) / 1e6;
 
 const e = await createNodeEngine(profileFlag ? { profile: true } : {});
 try {
-  console.log(`adapter: ${e.adapterName}; forward conv tile at dilation > 1: ${CONV_TILE.dilated.CG * 4} channels x ${CONV_TILE.dilated.PX} pixels`);
+  console.log(`adapter: ${e.adapterName}; forward conv tile at dilation > 1: ${CONV_TILE.dilated.CG * 4} channels x ${CONV_TILE.dilated.PX} pixels; ${weightsNote}`);
   console.log(
     `field: ${size}x${size} px (${mp.toFixed(2)} MP)${size === FULL ? ', a full MITOS high-power field' : `, not the full ${FULL}x${FULL} field (--size)`}; ` +
       `nets DNN1 + DNN2 (random weights); ${reps} rep(s); tile ${tile ?? 'automatic'}`,

@@ -18,3 +18,14 @@ export function intFlag(name: string, fallback: number, min: number): number {
   if (!Number.isInteger(v) || v < min) throw new Error(`--${name}: '${s}' is not an integer >= ${min}`);
   return v;
 }
+
+/** `--conv-weights storage|auto`: where the conv kernels read their packed weights, for an A/B
+ * against the default (auto: a uniform buffer where they fit, else storage; CONV_TILE.weights). */
+export function convWeightsFlag(tile: { weights: 'auto' | 'uniform' | 'storage' }): string {
+  const v = flag('conv-weights');
+  if (v !== undefined) {
+    if (v !== 'auto' && v !== 'storage') throw new Error(`--conv-weights: '${v}' is not storage or auto`);
+    tile.weights = v;
+  }
+  return `conv weights: ${tile.weights === 'auto' ? 'uniform buffer where they fit (default)' : 'storage binding (--conv-weights storage)'}`;
+}

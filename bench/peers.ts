@@ -31,7 +31,8 @@ import { Network, releaseParams } from '../src/model/network.js';
 import { describeSpec, DNN1, layerShapes } from '../src/model/spec.js';
 import { mulberry32 } from '../src/rng.js';
 import { generateField } from '../src/synth/tissue.js';
-import { intFlag } from './flags.js';
+import { CONV_TILE } from '../engine/ops/conv2d.js';
+import { convWeightsFlag, intFlag } from './flags.js';
 
 
 const size = intFlag('size', 128, 1);
@@ -267,7 +268,7 @@ try {
   const tfName = info
     ? [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' / ') || 'unknown adapter'
     : 'unknown (tfjs opened no adapter through navigator.gpu)';
-  console.log(`mitoscan adapter:             ${e.adapterName}`);
+  console.log(`mitoscan adapter:             ${e.adapterName}; ${convWeightsFlag(CONV_TILE)}`);
   console.log(`tfjs-backend-webgpu adapter:  ${tfName} (tfjs-core ${tf.version_core}, backend '${tf.getBackend()}')`);
   console.log(`net: ${describeSpec(spec)}, weights initModel(DNN1, 1) in both`);
   console.log(

@@ -1,4 +1,4 @@
-// npm run bench:train [-- --spec DNN1 --batch 256 --batches 20]
+// npm run bench:train [-- --spec DNN1 --batch 256 --batches 20 --conv-weights storage]
 // Training throughput (patches per second) of the real training loop (src/train/trainer.ts): patches
 // cut on the GPU from whole images with a random rotation and mirroring, forward, backward, SGD step,
 // the loss summed on the GPU. DNN1 at 101x101 by default, batch 256, reduced (halved) when the
@@ -10,6 +10,8 @@ import { layerShapes, NAMED_SPECS } from '../src/model/spec.js';
 import { generateField } from '../src/synth/tissue.js';
 import { makeRng, type Sample } from '../src/train/sampling.js';
 import { ImageStore, Trainer } from '../src/train/trainer.js';
+import { CONV_TILE } from '../engine/ops/conv2d.js';
+import { convWeightsFlag } from './flags.js';
 import { printKernelTimes, profileFlag } from './profile.js';
 
 const argv = process.argv.slice(2);
@@ -26,6 +28,7 @@ if (!spec) {
 }
 const asked = Number(flag('batch') ?? 256);
 const optimizer = (flag('optimizer') ?? 'sgd') as 'sgd' | 'adagrad';
+const weightsNote = convWeightsFlag(CONV_TILE);
 
 const e = await createNodeEngine(profileFlag ? { profile: true } : {});
 try {
@@ -37,7 +40,7 @@ try {
   while (B > 1 && B * perPatch * 1.25 > maxBinding) B = Math.floor(B / 2);
   const cpu = /llvmpipe|lavapipe|swiftshader|software|warp/i.test(e.adapterName);
   const batches = Number(flag('batches') ?? (cpu ? 3 : 20));
-  console.log(`adapter: ${e.adapterName}`);
+  console.log(`adapter: ${e.adapterName}; ${weightsNote}`);
   console.log(
     `${specName} (${spec.input.size}x${spec.input.size} window), batch ${B}` +
       (B < asked ? ` (reduced from ${asked}: the adapter's max storage binding is ${(maxBinding / 2 ** 20).toFixed(0)} MiB, a batch needs ${((asked * perPatch * 1.25) / 2 ** 20).toFixed(0)} MiB)` : '') +

@@ -64,7 +64,8 @@ export class Tensor {
   }
 }
 
-const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+// UNIFORM too: small read-only operands (a conv layer's packed weights) are bound as uniform buffers.
+const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 /** Rounds a byte size up to one of 4 sizes per power of two, so that released buffers are reused. */
 function bucket(bytes: number): number {

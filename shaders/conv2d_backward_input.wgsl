@@ -11,6 +11,11 @@
 // adjacent input pixels; each g value loaded feeds 4 multiply-adds. With D = 1 the PX pixels slide
 // along the kernel row (one new g value per kx step). Out-of-range g positions load a clamped
 // address and are weighed by 0 (no branch in the loops); only real pixels and channels are stored.
+// The packed weights sit in a 64 KiB uniform buffer: every invocation of a workgroup reads the same
+// weight address, which a CPU driver (llvmpipe) then loads once and broadcasts, where a storage load
+// inside a loop is a bounds-checked load per invocation (1.1-1.5x faster on lavapipe,
+// docs/PERFORMANCE.md); a GPU serves it from its constant cache. Layers whose packed weights exceed
+// 64 KiB get this one declaration rewritten to a storage binding (engine/ops/conv2d.ts).
 // Launch: x/y fold N * H * ceil(W / PX) invocations (engine/dispatch.ts grid1d), z = CP / 4.
 override N: u32;
 override CIN: u32;
@@ -27,7 +32,7 @@ override CP: u32 = (CIN + 3u) / 4u * 4u;
 override WXB: u32 = (W + PX - 1u) / PX;
 
 @group(0) @binding(0) var<storage, read> g: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<vec4f>;   // packed weights
+@group(0) @binding(1) var<uniform> w: array<vec4f, 4096>;   // packed weights (64 KiB, see header)
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
 
 // g at (row, column) of the current plane, 0 outside [0, WO) or when the row is outside

@@ -49,6 +49,42 @@ describe('conv2d', () => {
     });
   }
 
+  // The packed weights read from a storage binding (CONV_TILE.weights; the default reads them from a
+  // 64 KiB uniform buffer when they fit): forced on three of the cases above, and chosen by itself for
+  // a layer whose packed weights exceed 64 KiB (40 x 30 x 4x4 = 19,200 > 16,384 floats).
+  const STORAGE_CASES: [string, ConvShape, Act][] = [
+    CASES[1],
+    CASES[7],
+    CASES[8],
+    ['packed weights over 64 KiB (Cin 30, Cout 40, 4x4)', { N: 2, CIN: 30, H: 9, W: 8, COUT: 40, K: 4, D: 1 }, 'tanh'],
+  ];
+  for (const [name, s, act] of STORAGE_CASES) {
+    it(`forward and backward-input with storage-bound weights match float64: ${name}`, async () => {
+      const e = ctx.e;
+      const x = randomArray(s.N * s.CIN * s.H * s.W, 41);
+      const w = randomArray(s.COUT * s.CIN * s.K * s.K, 42, -0.5, 0.5);
+      const b = randomArray(s.COUT, 43, -0.2, 0.2);
+      const { HO, WO } = convOut(s);
+      const dy = randomArray(s.N * s.COUT * HO * WO, 44);
+      const X = e.tensor([s.N, s.CIN, s.H, s.W], x), Wt = e.tensor([s.COUT, s.CIN, s.K, s.K], w), B = e.tensor([s.COUT], b);
+      const big = s.CIN * s.K * s.K * s.COUT > 16384;
+      if (big) expect(() => { CONV_TILE.weights = 'uniform'; try { conv2dForward(e, X, Wt, B, { dilation: s.D }); } finally { CONV_TILE.weights = 'auto'; } }).toThrow(/do not fit/);
+      CONV_TILE.weights = big ? 'auto' : 'storage';
+      try {
+        const Y = conv2dForward(e, X, Wt, B, { dilation: s.D, activation: act });
+        const ref = conv2dRef(x, w, b, s, act);
+        // sums of up to CIN*K*K = 480 terms: 1e-5 relative + 1e-5 absolute (2e-5 for the big layer)
+        expectClose(await Y.read(), ref.y, 1e-5, big ? 2e-5 : 1e-5, 'y');
+        const { dx } = conv2dBackward(e, X, Wt, Y, e.tensor(Y.shape, dy), { dilation: s.D, activation: act });
+        const g = dy.map((v, i) => v * (act === 'tanh' ? 1 - ref.y[i] ** 2 : act === 'relu' ? (ref.y[i] > 0 ? 1 : 0) : 1));
+        expectClose(await dx.read(), conv2dBackwardRef(x, w, g, s).dx, 1e-4, 1e-5, 'dx');
+      } finally {
+        CONV_TILE.weights = 'auto';
+      }
+      for (const t of [X, Wt, B]) t.release();
+    });
+  }
+
   // The forward as im2col + matmul (CONV_TILE.gemm; chosen automatically on CPU adapters for one
   // image when Cout >= Cin*K*K at dilation > 1): forced here on every adapter, with both matmul
   // kernels, at DNN1's dense FC1 shape (16 maps, 2x2 taps 32 px apart, 100 outputs) on an odd-sized

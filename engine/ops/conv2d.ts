@@ -31,14 +31,16 @@ function dims(xShape: readonly number[], wShape: readonly number[], dilation: nu
 
 /**
  * Register tile of the forward kernel: CG vec4s of output channels x PX adjacent pixels per
- * invocation. Measured on lavapipe (docs/PERFORMANCE.md): at dilation 1 (training's batched maps)
- * 1 x 4 was best (the sliding window makes each new pixel one load, and every extra weight vec4 per
- * step costs more than that); at dilation > 1 (the dense detection path: every tap of every pixel
- * is its own load) 4 x 4 (16 channels x 4 pixels, 64 multiply-adds per 20 values read) ran 1.5-2.3x
- * faster than 1 x 4. No GPU has been measured yet, so every adapter gets these until one is.
+ * invocation. Measured on lavapipe (docs/PERFORMANCE.md): at dilation > 1 (the dense detection
+ * path: every tap of every pixel is its own load) 4 x 4 (16 channels x 4 pixels, 64 multiply-adds
+ * per 20 values read) ran 1.5-2.3x faster than 1 x 4. At dilation 1 (training's batched maps) 1 x 4
+ * was best while the weights came from a storage binding (each weight vec4 a load per invocation);
+ * read from a uniform buffer (one broadcast load per workgroup) 4 x 4 is as fast or faster at every
+ * DNN1 shape (up to 1.3x at 16 -> 16 3x3). No GPU has been measured yet, so every adapter gets
+ * these until one is.
  */
 export const CONV_TILE = {
-  CG: 1,
+  CG: 4,
   PX: 4,
   dilated: { CG: 4, PX: 4 },
   /** > 0: use this many weight-gradient splits (tests) */
@@ -46,7 +48,28 @@ export const CONV_TILE = {
   /** The forward as im2col + matrix product: 'auto' (see useGemm), 'always' where it applies (one
    * image), 'never' (tests and A/B benchmarks set it). */
   gemm: 'auto' as 'auto' | 'always' | 'never',
+  /** Where the forward and backward-input kernels read the packed weights: 'auto' (a uniform
+   * buffer when they fit in 64 KiB, else storage), or either forced (tests, A/B benchmarks). */
+  weights: 'auto' as 'auto' | 'uniform' | 'storage',
 };
+
+/** The packed-weight array the conv shaders declare: 4096 vec4s, 64 KiB, WebGPU's guaranteed
+ * maxUniformBufferBindingSize. Larger layers get the declaration rewritten to a storage binding. */
+const UNIFORM_WEIGHTS = 'var<uniform> w: array<vec4f, 4096>;';
+const UNIFORM_WEIGHT_FLOATS = 4096 * 4;
+const STORAGE_WEIGHTS = 'var<storage, read> w: array<vec4f>;';
+
+function weightsUniform(floats: number): boolean {
+  if (CONV_TILE.weights === 'storage') return false;
+  const fits = floats <= UNIFORM_WEIGHT_FLOATS;
+  if (CONV_TILE.weights === 'uniform' && !fits) throw new Error(`conv2d: ${floats} packed weights do not fit the ${UNIFORM_WEIGHT_FLOATS} of a uniform buffer`);
+  return fits;
+}
+
+function withWeightBinding(source: string, uniform: boolean): string {
+  if (!source.includes(UNIFORM_WEIGHTS)) throw new Error(`conv2d: the shader no longer declares '${UNIFORM_WEIGHTS}'`);
+  return uniform ? source : source.replace(UNIFORM_WEIGHTS, STORAGE_WEIGHTS);
+}
 
 /**
  * Whether the forward runs as im2col + the matrix product (shaders/im2col.wgsl, then
@@ -83,10 +106,14 @@ function conv2dForwardGemm(e: Engine, x: Tensor, w: Tensor, b: Tensor, d: Return
 }
 
 /** Repacks w [Cout,Cin,K,K] with output (innerOut) or input channels innermost, zero-padded to cp. */
-function packWeights(e: Engine, w: Tensor, innerOut: boolean, cp: number): Tensor {
+/** The weights repacked for the forward (innerOut) or backward-input kernel, and the shader source
+ * that reads them: from a 64 KiB uniform buffer (the tensor is padded to that size) when they fit. */
+function packWeights(e: Engine, w: Tensor, innerOut: boolean, cp: number, shader: string): { packed: Tensor; source: string } {
   const [COUT, CIN, K] = w.shape;
   const outer = innerOut ? CIN : COUT;
-  const packed = e.empty([outer * K * K * cp]);
+  const floats = outer * K * K * cp;
+  const uniform = weightsUniform(floats);
+  const packed = e.empty([uniform ? UNIFORM_WEIGHT_FLOATS : floats]);
   e.run(
     {
       name: 'conv2d_pack_weights',
@@ -96,7 +123,7 @@ function packWeights(e: Engine, w: Tensor, innerOut: boolean, cp: number): Tenso
     },
     [w, packed],
   );
-  return packed;
+  return { packed, source: withWeightBinding(shader, uniform) };
 }
 
 /** y = act(conv(x, w) + b): valid, stride 1, dilated. x [N,Cin,H,W], w [Cout,Cin,K,K] -> [N,Cout,HO,WO]. */
@@ -106,13 +133,13 @@ export function conv2dForward(e: Engine, x: Tensor, w: Tensor, b: Tensor, p: Con
   if (useGemm(e, d)) return conv2dForwardGemm(e, x, w, b, d, p.activation ?? 'none');
   const { CG, PX } = d.D > 1 ? CONV_TILE.dilated : CONV_TILE;
   const cb = 4 * CG, blocks = Math.ceil(d.COUT / cb);
-  const packed = packWeights(e, w, true, blocks * cb);
+  const { packed, source } = packWeights(e, w, true, blocks * cb, forwardSource);
   const y = e.empty([d.N, d.COUT, d.HO, d.WO]);
   const [gx, gy] = grid1d(d.N * d.HO * Math.ceil(d.WO / PX), 64);
   e.run(
     {
       name: 'conv2d_forward',
-      source: forwardSource,
+      source,
       constants: { N: d.N, CIN: d.CIN, H: d.H, W: d.W, COUT: d.COUT, K: d.K, D: d.D, ACT: activationCode(p.activation ?? 'none'), CG, PX },
       workgroups: [gx, gy, blocks],
     },
@@ -128,13 +155,13 @@ export function conv2dBackwardInput(e: Engine, g: Tensor, w: Tensor, inputShape:
   const d = dims(inputShape, w.shape, dilation, 'conv2dBackwardInput');
   if (g.size !== N * d.COUT * d.HO * d.WO) throw new Error(`conv2dBackwardInput: gradient [${g.shape}] does not match output [${N},${d.COUT},${d.HO},${d.WO}]`);
   const PX = CONV_TILE.PX, cp = 4 * Math.ceil(CIN / 4);
-  const packed = packWeights(e, w, false, cp);
+  const { packed, source } = packWeights(e, w, false, cp, backwardInputSource);
   const dx = e.empty([N, CIN, H, W]);
   const [gx, gy] = grid1d(N * H * Math.ceil(W / PX), 64);
   e.run(
     {
       name: 'conv2d_backward_input',
-      source: backwardInputSource,
+      source,
       constants: { N, CIN, H, W, COUT: d.COUT, K: d.K, D: d.D, PX },
       workgroups: [gx, gy, cp / 4],
     },
