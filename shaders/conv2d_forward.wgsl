@@ -11,15 +11,18 @@
 // block is workgroup_id.z (channels co0 = CB * wid.z ..), so every weight address depends only on
 // the workgroup and loop counters: all invocations of a workgroup read the same weights (a
 // broadcast load on a CPU driver, a cached uniform read on a GPU), and each x value an invocation
-// loads feeds CB multiply-adds. With D = 1 the PX pixels slide along the kernel row: one new
-// input value per kx step. Edges: pixel and channel indices are clamped (no test in the loops)
-// and only real outputs are stored.
+// loads feeds CB multiply-adds. The PX pixels of an invocation sit D apart in their output row
+// (columns ox0, ox0 + D, ..): pixel p + 1 then reads at tap kx what pixel p reads at tap kx + 1, so
+// the window slides along the kernel row, one new input value per kx step (PX + K - 1 loads per
+// kernel row instead of PX * K). A row's pixels are thus split into D residue classes mod D, each
+// cut into blocks of PX: block (r, q) holds columns r + D * (PX * q + p). Edges: pixel and channel
+// indices are clamped (no test in the loops) and only real outputs are stored.
 // The packed weights sit in a 64 KiB uniform buffer: every invocation of a workgroup reads the same
 // weight address, which a CPU driver (llvmpipe) then loads once and broadcasts, where a storage load
 // inside a loop is a bounds-checked load per invocation (1.1-1.5x faster on lavapipe,
 // docs/PERFORMANCE.md); a GPU serves it from its constant cache. Layers whose packed weights exceed
 // 64 KiB get this one declaration rewritten to a storage binding (engine/ops/conv2d.ts).
-// Launch: x/y fold N * HO * ceil(WO / PX) invocations (engine/dispatch.ts grid1d), z = ceil(COUT / CB).
+// Launch: x/y fold N * HO * D * ceil(ceil(WO / D) / PX) invocations (engine/dispatch.ts grid1d), z = ceil(COUT / CB).
 override N: u32;
 override CIN: u32;
 override H: u32;
@@ -35,7 +38,8 @@ override HO: u32 = H - D * (K - 1u);
 override WO: u32 = W - D * (K - 1u);
 override CB: u32 = 4u * CG;
 override CP: u32 = (COUT + CB - 1u) / CB * CB;   // output channels padded to whole blocks
-override WXB: u32 = (WO + PX - 1u) / PX;   // pixel blocks per output row
+override QB: u32 = ((WO + D - 1u) / D + PX - 1u) / PX;   // pixel blocks per residue class
+override WXB: u32 = D * QB;   // pixel blocks per output row
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<uniform> w: array<vec4f, 4096>;   // packed weights (64 KiB, see header)
@@ -67,7 +71,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let total = N * HO * WXB;
   let t0 = gid.x + gid.y * nwg.x * WG;
   let t = min(t0, total - 1u);
-  let ox0 = (t % WXB) * PX;
+  // residue r fastest: neighbouring invocations read neighbouring columns
+  let ox0 = t % D + D * PX * ((t / D) % QB);
   let oy = (t / WXB) % HO;
   let n = t / (WXB * HO);
   let co0 = wid.z * CB;
@@ -88,31 +93,29 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var a32 = vec4f(0.0);
   var a33 = vec4f(0.0);
   let xn = n * CIN * H * W + oy * W;
-  // The PX input columns read at kx = 0, clamped (past the edge only for outputs that are not
-  // stored). With D = 1 the clamp is at W - 1 so that the sliding window stays exact.
-  let lim = select(WO - 1u, W - 1u, D == 1u);
-  let c0 = ox0;
-  let c1 = min(ox0 + 1u, lim);
-  let c2 = min(ox0 + 2u, lim);
-  let c3 = min(ox0 + 3u, lim);
+  // The PX input columns read at kx = 0, clamped at W - 1: a stored pixel's taps never reach
+  // past it (ox + D*(K-1) <= W - 1), so the clamp only touches outputs that are not stored.
+  let c0 = min(ox0, W - 1u);
+  let c1 = min(ox0 + D, W - 1u);
+  let c2 = min(ox0 + 2u * D, W - 1u);
+  let c3 = min(ox0 + 3u * D, W - 1u);
   for (var ci = 0u; ci < CIN; ci++) {
     for (var ky = 0u; ky < K; ky++) {
       let row = xn + (ci * H + D * ky) * W;
       var x0 = 0.0; var x1 = 0.0; var x2 = 0.0; var x3 = 0.0;
       for (var kx = 0u; kx < K; kx++) {
-        if (D == 1u && kx > 0u) {
+        if (kx > 0u) {
           // slide: pixel p at tap kx reads what pixel p+1 read at tap kx-1
-          let v = x[row + min(c0 + PX - 1u + kx, W - 1u)];
+          let v = x[row + min(ox0 + D * (PX - 1u + kx), W - 1u)];
           if (PX == 1u) { x0 = v; }
           if (PX == 2u) { x0 = x1; x1 = v; }
           if (PX == 3u) { x0 = x1; x1 = x2; x2 = v; }
           if (PX == 4u) { x0 = x1; x1 = x2; x2 = x3; x3 = v; }
         } else {
-          let o = row + D * kx;
-          x0 = x[o + c0];
-          if (PX > 1u) { x1 = x[o + c1]; }
-          if (PX > 2u) { x2 = x[o + c2]; }
-          if (PX > 3u) { x3 = x[o + c3]; }
+          x0 = x[row + c0];
+          if (PX > 1u) { x1 = x[row + c1]; }
+          if (PX > 2u) { x2 = x[row + c2]; }
+          if (PX > 3u) { x3 = x[row + c3]; }
         }
         let wi = (ci * K + ky) * K + kx;
         let w0 = wvec(co0, 0u, wi);
@@ -139,20 +142,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     }
   }
   if (t0 >= total) { return; }
-  put(n, co0 + 0u, oy, ox0 + 0u, a00);
-  if (CG > 1u) { put(n, co0 + 4u, oy, ox0 + 0u, a01); }
-  if (CG > 2u) { put(n, co0 + 8u, oy, ox0 + 0u, a02); }
-  if (CG > 3u) { put(n, co0 + 12u, oy, ox0 + 0u, a03); }
-  if (PX > 1u) { put(n, co0 + 0u, oy, ox0 + 1u, a10); }
-  if (PX > 1u && CG > 1u) { put(n, co0 + 4u, oy, ox0 + 1u, a11); }
-  if (PX > 1u && CG > 2u) { put(n, co0 + 8u, oy, ox0 + 1u, a12); }
-  if (PX > 1u && CG > 3u) { put(n, co0 + 12u, oy, ox0 + 1u, a13); }
-  if (PX > 2u) { put(n, co0 + 0u, oy, ox0 + 2u, a20); }
-  if (PX > 2u && CG > 1u) { put(n, co0 + 4u, oy, ox0 + 2u, a21); }
-  if (PX > 2u && CG > 2u) { put(n, co0 + 8u, oy, ox0 + 2u, a22); }
-  if (PX > 2u && CG > 3u) { put(n, co0 + 12u, oy, ox0 + 2u, a23); }
-  if (PX > 3u) { put(n, co0 + 0u, oy, ox0 + 3u, a30); }
-  if (PX > 3u && CG > 1u) { put(n, co0 + 4u, oy, ox0 + 3u, a31); }
-  if (PX > 3u && CG > 2u) { put(n, co0 + 8u, oy, ox0 + 3u, a32); }
-  if (PX > 3u && CG > 3u) { put(n, co0 + 12u, oy, ox0 + 3u, a33); }
+  put(n, co0 + 0u, oy, ox0, a00);
+  if (CG > 1u) { put(n, co0 + 4u, oy, ox0, a01); }
+  if (CG > 2u) { put(n, co0 + 8u, oy, ox0, a02); }
+  if (CG > 3u) { put(n, co0 + 12u, oy, ox0, a03); }
+  if (PX > 1u) { put(n, co0 + 0u, oy, ox0 + D, a10); }
+  if (PX > 1u && CG > 1u) { put(n, co0 + 4u, oy, ox0 + D, a11); }
+  if (PX > 1u && CG > 2u) { put(n, co0 + 8u, oy, ox0 + D, a12); }
+  if (PX > 1u && CG > 3u) { put(n, co0 + 12u, oy, ox0 + D, a13); }
+  if (PX > 2u) { put(n, co0 + 0u, oy, ox0 + 2u * D, a20); }
+  if (PX > 2u && CG > 1u) { put(n, co0 + 4u, oy, ox0 + 2u * D, a21); }
+  if (PX > 2u && CG > 2u) { put(n, co0 + 8u, oy, ox0 + 2u * D, a22); }
+  if (PX > 2u && CG > 3u) { put(n, co0 + 12u, oy, ox0 + 2u * D, a23); }
+  if (PX > 3u) { put(n, co0 + 0u, oy, ox0 + 3u * D, a30); }
+  if (PX > 3u && CG > 1u) { put(n, co0 + 4u, oy, ox0 + 3u * D, a31); }
+  if (PX > 3u && CG > 2u) { put(n, co0 + 8u, oy, ox0 + 3u * D, a32); }
+  if (PX > 3u && CG > 3u) { put(n, co0 + 12u, oy, ox0 + 3u * D, a33); }
 }

@@ -21,6 +21,10 @@ const CASES: [string, ConvShape, Act][] = [
   ['Cout 24, dilation 3', { N: 2, CIN: 5, H: 13, W: 11, COUT: 24, K: 3, D: 3 }, 'relu'],
   ['Cout 33, dilation 2, width 15 (three 16-channel blocks, the last partial)', { N: 2, CIN: 4, H: 12, W: 15, COUT: 33, K: 2, D: 2 }, 'tanh'],
   ['Cout 33, Cin 3, 2x2, batch 3', { N: 3, CIN: 3, H: 7, W: 9, COUT: 33, K: 2, D: 1 }, 'tanh'],
+  // the forward's pixels sit D apart (residue classes mod D, blocks of 4): classes of unequal length
+  // (width 25 at d3: 9, 8, 8 columns), and fewer output columns than D (width 3 at d5: empty classes)
+  ['dilation 3, 3x3, output width 25', { N: 1, CIN: 3, H: 10, W: 31, COUT: 16, K: 3, D: 3 }, 'tanh'],
+  ['dilation 5, 2x2, output width 3 < D', { N: 2, CIN: 2, H: 9, W: 8, COUT: 4, K: 2, D: 5 }, 'relu'],
 ];
 
 describe('conv2d', () => {

@@ -135,7 +135,9 @@ export function conv2dForward(e: Engine, x: Tensor, w: Tensor, b: Tensor, p: Con
   const cb = 4 * CG, blocks = Math.ceil(d.COUT / cb);
   const { packed, source } = packWeights(e, w, true, blocks * cb, forwardSource);
   const y = e.empty([d.N, d.COUT, d.HO, d.WO]);
-  const [gx, gy] = grid1d(d.N * d.HO * Math.ceil(d.WO / PX), 64);
+  // pixel blocks per output row: D residue classes of ceil(WO / D) columns, PX per block (the shader's WXB)
+  const rowBlocks = d.D * Math.ceil(Math.ceil(d.WO / d.D) / PX);
+  const [gx, gy] = grid1d(d.N * d.HO * rowBlocks, 64);
   e.run(
     {
       name: 'conv2d_forward',
