@@ -4,12 +4,15 @@
 //   HO = (H - D*(K-1) - 1) / S + 1 (integer division), WO likewise.
 // The paper's layers are K = S = 2, D = 1; dense "a trous" evaluation uses S = 1 with D = 1, 2, 4, ...
 // Layout: x [N, C, H, W] -> y, argmax [N, C, HO, WO] (argmax as u32). 1-D launch over N*C*HO*WO.
+// ARGMAX = false (inference: nothing goes backward) skips the argmax store; the binding is then a
+// placeholder that is never written.
 override NC: u32;
 override H: u32;
 override W: u32;
 override K: u32;
 override S: u32;
 override D: u32;
+override ARGMAX: bool = true;
 override WG: u32 = 64;
 override HO: u32 = (H - D * (K - 1u) - 1u) / S + 1u;
 override WO: u32 = (W - D * (K - 1u) - 1u) / S + 1u;
@@ -36,5 +39,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     }
   }
   y[t] = best;
-  argmax[t] = at;
+  if (ARGMAX) { argmax[t] = at; }
 }

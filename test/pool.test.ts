@@ -1,6 +1,6 @@
 // max-pool kernels against the float64 reference, with strides, dilation, overlap and ties.
 import { describe, expect, it } from 'vitest';
-import { maxPoolBackward, maxPoolForward } from '../engine/ops/pool.js';
+import { maxPool, maxPoolBackward, maxPoolForward } from '../engine/ops/pool.js';
 import { useEngine } from './helpers/gpu.js';
 import { expectClose, randomArray, rng } from './helpers/reference.js';
 import { maxPoolBackwardRef, maxPoolRef, poolOut, type PoolShape } from './reference/conv.js';
@@ -28,6 +28,8 @@ describe('max-pool', () => {
       expect(y.shape).toEqual([s.N, s.C, HO, WO]);
       expectClose(await y.read(), ref.y, 0, 1e-7, 'y'); // exact up to float32 rounding of the inputs
       expect(Array.from(await e.readU32(argmax))).toEqual(Array.from(ref.arg));
+      // the inference form (no argmax) gives the same maxima
+      expectClose(await maxPool(e, X, { k: s.K, stride: s.S, dilation: s.D }).read(), ref.y, 0, 1e-7, 'y (maxPool)');
       const dx = maxPoolBackward(e, e.tensor(y.shape, dy), argmax, X.shape, { k: s.K, stride: s.S, dilation: s.D });
       expectClose(await dx.read(), maxPoolBackwardRef(dy, ref.arg, x.length), 1e-6, 1e-6, 'dx');
     });

@@ -31,16 +31,31 @@ export function maxPoolForward(e: Engine, x: Tensor, p: PoolParams): { y: Tensor
   if (x.size >= 2 ** 32) throw new Error('maxPoolForward: input too large for u32 indices');
   const y = e.empty([d.N, d.C, d.HO, d.WO]);
   const argmax = e.empty([d.N, d.C, d.HO, d.WO]);
+  runForward(e, x, y, argmax, d, true);
+  return { y, argmax };
+}
+
+/** y = window maxima only, [N,C,HO,WO]: inference, where nothing goes backward (no argmax tensor,
+ * which in the dense path would be as large as the map itself). */
+export function maxPool(e: Engine, x: Tensor, p: PoolParams): Tensor {
+  const d = dims(x.shape, p, 'maxPool');
+  const y = e.empty([d.N, d.C, d.HO, d.WO]);
+  const placeholder = e.empty([1]);
+  runForward(e, x, y, placeholder, d, false);
+  placeholder.release();
+  return y;
+}
+
+function runForward(e: Engine, x: Tensor, y: Tensor, argmax: Tensor, d: ReturnType<typeof dims>, keepArgmax: boolean): void {
   e.run(
     {
       name: 'maxpool_forward',
       source: forwardSource,
-      constants: { NC: d.N * d.C, H: d.H, W: d.W, K: d.K, S: d.S, D: d.D },
+      constants: { NC: d.N * d.C, H: d.H, W: d.W, K: d.K, S: d.S, D: d.D, ARGMAX: keepArgmax ? 1 : 0 },
       workgroups: grid1d(y.size, 64),
     },
     [x, y, argmax],
   );
-  return { y, argmax };
 }
 
 /**

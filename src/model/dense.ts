@@ -28,7 +28,7 @@
 // index maps on the CPU (exact permutations, as the GPU dihedral/dihedralInverse kernels).
 import type { Engine, Tensor } from '../../engine/engine.js';
 import { conv2dForward } from '../../engine/ops/conv2d.js';
-import { maxPoolForward } from '../../engine/ops/pool.js';
+import { maxPool } from '../../engine/ops/pool.js';
 import type { Model, Normalisation } from './model-file.js';
 import { Network } from './network.js';
 import { layerShapes, windowRadius, type NetSpec } from './spec.js';
@@ -98,9 +98,7 @@ export function denseLogits(e: Engine, net: Network, x: Tensor): Tensor {
       const p = net.params[net.paramIndex[li]];
       y = conv2dForward(e, cur, p.weight, p.bias, { dilation: d, activation: net.activationOf(li) });
     } else if (l.type === 'maxpool') {
-      const r = maxPoolForward(e, cur, { k: l.k, stride: 1, dilation: d });
-      r.argmax.release();
-      y = r.y;
+      y = maxPool(e, cur, { k: l.k, stride: 1, dilation: d });
       d *= l.k;
     } else {
       const p = net.params[net.paramIndex[li]];

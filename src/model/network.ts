@@ -15,7 +15,7 @@ import type { Engine, Tensor } from '../../engine/engine.js';
 import { activationBackward } from '../../engine/ops/activation.js';
 import { conv2dBackward, conv2dBackwardBias, conv2dBackwardWeight, conv2dForward } from '../../engine/ops/conv2d.js';
 import { linearBackward, linearForward } from '../../engine/ops/matmul.js';
-import { maxPoolBackward, maxPoolForward } from '../../engine/ops/pool.js';
+import { maxPool, maxPoolBackward, maxPoolForward } from '../../engine/ops/pool.js';
 import { softmax, softmaxCrossEntropy } from '../../engine/ops/softmax.js';
 import { adagradStep, sgdStep, type AdagradParams, type SgdParams } from '../../engine/ops/optim.js';
 import type { LayerParams, Model } from './model-file.js';
@@ -154,9 +154,13 @@ export class Network {
         const p = this.params[this.paramIndex[li]];
         y = conv2dForward(e, cur, p.weight, p.bias, { dilation: 1, activation: this.activationOf(li) });
       } else if (l.type === 'maxpool') {
-        const r = maxPoolForward(e, cur, { k: l.k, stride: l.k, dilation: 1 });
-        y = r.y;
-        am = r.argmax;
+        if (keep) {
+          const r = maxPoolForward(e, cur, { k: l.k, stride: l.k, dilation: 1 });
+          y = r.y;
+          am = r.argmax;
+        } else {
+          y = maxPool(e, cur, { k: l.k, stride: l.k, dilation: 1 });
+        }
       } else {
         const p = this.params[this.paramIndex[li]];
         const flat = cur.shape.length === 2 ? cur : cur.view([N, s.inMaps * s.inSize * s.inSize]);
