@@ -64,8 +64,7 @@ export class Tensor {
   }
 }
 
-// UNIFORM too: small read-only operands (a conv layer's packed weights) are bound as uniform buffers.
-const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 /** Rounds a byte size up to one of 4 sizes per power of two, so that released buffers are reused. */
 function bucket(bytes: number): number {
@@ -88,7 +87,10 @@ export class Engine {
   readonly profile: boolean;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly modules = new Map<string, GPUShaderModule>();
+  // keyed by size, negated for the buffers that can also bind as uniforms (their own pool: some
+  // backends, e.g. Dawn on D3D11, keep a second copy of every uniform-usage buffer)
   private readonly pool = new Map<number, GPUBuffer[]>();
+  private readonly uniformBuffers = new WeakSet<GPUBuffer>();
   private encoder: GPUCommandEncoder | null = null;
   private recorded = 0;
   private transient: GPUBuffer[] = [];
@@ -143,7 +145,7 @@ export class Engine {
 
   // ---- allocator -------------------------------------------------------------------------------
 
-  private acquire(bytes: number): GPUBuffer {
+  private acquire(bytes: number, uniform = false): GPUBuffer {
     this.check();
     const size = bucket(bytes);
     const maxBinding = this.device.limits.maxStorageBufferBindingSize;
@@ -154,19 +156,23 @@ export class Engine {
           `process the input in smaller tiles or batches`,
       );
     }
-    const free = this.pool.get(size);
+    const free = this.pool.get(uniform ? -size : size);
     if (free && free.length) return free.pop()!;
     this.allocatedBytes += size;
-    return this.device.createBuffer({ size, usage: USAGE() });
+    if (!uniform) return this.device.createBuffer({ size, usage: USAGE() });
+    const buf = this.device.createBuffer({ size, usage: USAGE() | GPUBufferUsage.UNIFORM });
+    this.uniformBuffers.add(buf);
+    return buf;
   }
 
   /** Called by Tensor.release(). Work already recorded may still use the buffer: that is safe,
    * because later kernels run after it in queue order, and uploads flush recorded work first. */
   recycle(buffer: GPUBuffer): void {
     if (this.destroyed) return;
-    const list = this.pool.get(buffer.size) ?? [];
+    const key = this.uniformBuffers.has(buffer) ? -buffer.size : buffer.size;
+    const list = this.pool.get(key) ?? [];
     list.push(buffer);
-    this.pool.set(buffer.size, list);
+    this.pool.set(key, list);
   }
 
   /** Frees every pooled (released) buffer. */
@@ -179,11 +185,13 @@ export class Engine {
     this.pool.clear();
   }
 
-  /** An uninitialised tensor (contents are whatever the pooled buffer held). */
-  empty(shape: readonly number[]): Tensor {
+  /** An uninitialised tensor (contents are whatever the pooled buffer held). With `uniform`, its
+   * buffer can also be bound as a uniform buffer (a shader's `var<uniform>`; at most
+   * maxUniformBufferBindingSize, 64 KiB by default, is bound). */
+  empty(shape: readonly number[], opts: { uniform?: boolean } = {}): Tensor {
     const size = shape.reduce((a, b) => a * b, 1);
     if (!Number.isInteger(size) || size < 0) throw new Error(`engine: bad shape [${shape}]`);
-    return new Tensor(this, this.acquire(size * 4), shape);
+    return new Tensor(this, this.acquire(size * 4, opts.uniform ?? false), shape);
   }
 
   /** A tensor filled with zeros (recorded as a GPU clear, no upload). */
@@ -195,8 +203,8 @@ export class Engine {
   }
 
   /** A tensor holding `data` (float32, or uint32 bit patterns for index tensors). */
-  tensor(shape: readonly number[], data: ArrayLike<number> | Float32Array | Uint32Array | Int32Array): Tensor {
-    const t = this.empty(shape);
+  tensor(shape: readonly number[], data: ArrayLike<number> | Float32Array | Uint32Array | Int32Array, opts: { uniform?: boolean } = {}): Tensor {
+    const t = this.empty(shape, opts);
     if (data.length !== t.size) {
       t.release();
       throw new Error(`engine: ${data.length} values given for shape [${shape}] (${t.size} elements)`);

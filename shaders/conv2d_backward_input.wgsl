@@ -32,7 +32,7 @@ override CP: u32 = (CIN + 3u) / 4u * 4u;
 override WXB: u32 = (W + PX - 1u) / PX;
 
 @group(0) @binding(0) var<storage, read> g: array<f32>;
-@group(0) @binding(1) var<uniform> w: array<vec4f, 4096>;   // packed weights (64 KiB, see header)
+@group(0) @binding(1) var<uniform> w: array<vec4f, 4096>;   // packed weights (see header)
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
 
 // g at (row, column) of the current plane, 0 outside [0, WO) or when the row is outside

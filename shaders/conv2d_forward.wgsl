@@ -6,7 +6,7 @@
 // (output channel innermost, zero-padded to CP, a multiple of CB), read as vec4s.
 //
 // Register blocking: one invocation computes CB = 4*CG output channels (CG vec4s, CG <= 4) for PX
-// horizontally adjacent output pixels (PX <= 4): PX*CG vec4 accumulators a{p}{g} in registers
+// output pixels of one row, D apart (PX <= 4): PX*CG vec4 accumulators a{p}{g} in registers
 // (written out by hand: arrays indexed in loops may live in memory on some drivers). The channel
 // block is workgroup_id.z (channels co0 = CB * wid.z ..), so every weight address depends only on
 // the workgroup and loop counters: all invocations of a workgroup read the same weights (a
@@ -42,7 +42,7 @@ override QB: u32 = ((WO + D - 1u) / D + PX - 1u) / PX;   // pixel blocks per res
 override WXB: u32 = D * QB;   // pixel blocks per output row
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<uniform> w: array<vec4f, 4096>;   // packed weights (64 KiB, see header)
+@group(0) @binding(1) var<uniform> w: array<vec4f, 4096>;   // packed weights (see header)
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 

@@ -17,7 +17,7 @@
 // index within x/y: every A address then depends only on the workgroup and the loop counter, so all
 // invocations of a workgroup read the same A values (one broadcast load on a CPU driver, where a
 // per-invocation address is a gather) and only the TN values of B are gathered per k.
-// Launch: x/y fold NB invocations (engine/dispatch.ts grid1d), z = MB.
+// Launch: x/y fold NB = ceil(N / TN) invocations (engine/dispatch.ts grid1d), z = ceil(M / TM).
 override M: u32;
 override N: u32;
 override K: u32;
@@ -30,7 +30,6 @@ override WG: u32 = 64u;
 const TM = 8u;
 const TN = 8u;
 override NB: u32 = (N + TN - 1u) / TN;
-override MB: u32 = (M + TM - 1u) / TM;
 
 @group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<f32>;

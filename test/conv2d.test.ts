@@ -14,8 +14,8 @@ const CASES: [string, ConvShape, Act][] = [
   ['dilation 2', { N: 2, CIN: 2, H: 12, W: 10, COUT: 5, K: 3, D: 2 }, 'tanh'],
   ['dilation 4, 4x4 kernel, no activation', { N: 1, CIN: 3, H: 17, W: 16, COUT: 3, K: 4, D: 4 }, 'none'],
   ['1x1 kernel (an FC layer as a conv)', { N: 2, CIN: 9, H: 3, W: 5, COUT: 6, K: 1, D: 1 }, 'tanh'],
-  // register-tile edges (forward: 4 channels x 4 pixels per invocation at dilation 1, 16 x 4 at
-  // dilation > 1): channel counts and widths that are not multiples of 4 or 16, K up to 5, dilation 3
+  // register-tile edges (forward: 16 channels x 4 pixels per invocation, the pixels D apart):
+  // channel counts and widths that are not multiples of 4 or 16, K up to 5, dilation 3
   ['Cout 5, Cin 7, 5x5 kernel, width 13', { N: 2, CIN: 7, H: 11, W: 13, COUT: 5, K: 5, D: 1 }, 'tanh'],
   ['mini20x layer 1 (3->12, 4x4), width 14', { N: 2, CIN: 3, H: 15, W: 14, COUT: 12, K: 4, D: 1 }, 'tanh'],
   ['Cout 24, dilation 3', { N: 2, CIN: 5, H: 13, W: 11, COUT: 24, K: 3, D: 3 }, 'relu'],

@@ -34,6 +34,24 @@ describe('engine', () => {
     expect(z.buffer).toBe(buffer);
   });
 
+  it('keeps uniform-capable buffers in their own pool and binds them as var<uniform>', async () => {
+    const e = ctx.e;
+    const src = `@group(0) @binding(0) var<uniform> u: array<vec4f, 4096>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(1) fn main() { y[0] = u[4095].w + u[0].x; }`;
+    const u = e.tensor([16384], Float32Array.from({ length: 16384 }, (_, i) => i), { uniform: true });
+    const y = e.empty([1]);
+    e.run({ name: 'uniform read', source: src, constants: {}, workgroups: [1] }, [u, y]);
+    expect(Array.from(await y.read())).toEqual([16383]);
+    const ub = u.buffer;
+    u.release();
+    const plain = e.empty([16384]);
+    expect(plain.buffer).not.toBe(ub); // a storage-only request never gets the uniform buffer
+    const again = e.empty([16384], { uniform: true });
+    expect(again.buffer).toBe(ub);
+    for (const t of [plain, again, y]) t.release();
+  });
+
   it('writes after recorded work do not overtake it (pooled buffer reuse is safe)', async () => {
     const e = ctx.e;
     const a = e.tensor([4], [1, 1, 1, 1]);

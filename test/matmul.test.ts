@@ -110,8 +110,12 @@ describe(`matmul (${form} kernel)`, () => {
     } else {
       // 'auto' here: on a CPU adapter it would pick the register form, and must fall back to tiled
       MATMUL_FORM.form = 'auto';
-      const got = await matmul(e, A, B).read();
-      MATMUL_FORM.form = form;
+      let got: Float32Array;
+      try {
+        got = await matmul(e, A, B).read();
+      } finally {
+        MATMUL_FORM.form = form;
+      }
       expect(got[M - 1]).toBe(a[M - 1] * 0.5);
       expect(Array.from(got, (v, i) => v - a[i] * 0.5).every((d) => d === 0)).toBe(true);
     }

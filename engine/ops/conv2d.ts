@@ -30,10 +30,11 @@ function dims(xShape: readonly number[], wShape: readonly number[], dilation: nu
 }
 
 /**
- * Register tile of the forward kernel: CG vec4s of output channels x PX adjacent pixels per
- * invocation. Measured on lavapipe (docs/PERFORMANCE.md): at dilation > 1 (the dense detection
- * path: every tap of every pixel is its own load) 4 x 4 (16 channels x 4 pixels, 64 multiply-adds
- * per 20 values read) ran 1.5-2.3x faster than 1 x 4. At dilation 1 (training's batched maps) 1 x 4
+ * Register tile of the forward kernel: CG vec4s of output channels x PX pixels (D apart in their
+ * row) per invocation. Measured on lavapipe (docs/PERFORMANCE.md): at dilation > 1 (the dense
+ * detection path) 4 x 4 (16 channels x 4 pixels) ran 1.5-2.3x faster than 1 x 4, measured when
+ * every tap of every pixel was its own load (before the pixels were spaced D apart so that the
+ * window slides at every dilation). At dilation 1 (training's batched maps) 1 x 4
  * was best while the weights came from a storage binding (each weight vec4 a load per invocation);
  * read from a uniform buffer (one broadcast load per workgroup) 4 x 4 is as fast or faster at every
  * DNN1 shape (up to 1.3x at 16 -> 16 3x3). No GPU has been measured yet, so every adapter gets
@@ -80,7 +81,8 @@ function withWeightBinding(source: string, uniform: boolean): string {
  * Only for one image (the product's [COUT, HO*WO] result is then the NCHW output).
  */
 function useGemm(e: Engine, d: ReturnType<typeof dims>): boolean {
-  if (d.N !== 1 || d.K === 1 || CONV_TILE.gemm === 'never') return false;
+  // the tiled matmul (GPU form) launches ceil(HO*WO / 64) workgroups along x, at most 65535
+  if (d.N !== 1 || d.K === 1 || CONV_TILE.gemm === 'never' || Math.ceil((d.HO * d.WO) / 64) > 65535) return false;
   if (CONV_TILE.gemm === 'always') return true;
   return e.isCpuAdapter && d.D > 1 && d.CIN * d.K * d.K <= d.COUT;
 }
@@ -105,15 +107,15 @@ function conv2dForwardGemm(e: Engine, x: Tensor, w: Tensor, b: Tensor, d: Return
   return y;
 }
 
-/** Repacks w [Cout,Cin,K,K] with output (innerOut) or input channels innermost, zero-padded to cp. */
-/** The weights repacked for the forward (innerOut) or backward-input kernel, and the shader source
- * that reads them: from a 64 KiB uniform buffer (the tensor is padded to that size) when they fit. */
+/** w [Cout,Cin,K,K] repacked with output (innerOut: the forward) or input channels innermost
+ * (backward-input), zero-padded to cp, and the shader source that reads them: from a 64 KiB
+ * uniform buffer (the tensor padded to that size) when they fit, else from a storage binding. */
 function packWeights(e: Engine, w: Tensor, innerOut: boolean, cp: number, shader: string): { packed: Tensor; source: string } {
   const [COUT, CIN, K] = w.shape;
   const outer = innerOut ? CIN : COUT;
   const floats = outer * K * K * cp;
   const uniform = weightsUniform(floats);
-  const packed = e.empty([uniform ? UNIFORM_WEIGHT_FLOATS : floats]);
+  const packed = uniform ? e.empty([UNIFORM_WEIGHT_FLOATS], { uniform: true }) : e.empty([floats]);
   e.run(
     {
       name: 'conv2d_pack_weights',

@@ -23,7 +23,8 @@ const TILE = 64;
 /**
  * Which matmul kernel runs: 'tiled' (matmul.wgsl: 64x64 tiles staged in workgroup memory, the GPU
  * form), 'registers' (matmul_registers.wgsl: an 8x8 block per invocation straight from memory, no
- * barriers: measured faster on lavapipe, docs/PERFORMANCE.md) or 'auto' (registers on CPU adapters).
+ * barriers: measured faster on lavapipe, docs/PERFORMANCE.md) or 'auto' (registers on CPU adapters,
+ * unless M needs more than 65535 row blocks of 8: then tiled).
  * Tests set it to check both on one adapter.
  */
 export const MATMUL_FORM: { form: 'auto' | 'tiled' | 'registers' } = { form: 'auto' };

@@ -39,6 +39,7 @@ export function maxPoolForward(e: Engine, x: Tensor, p: PoolParams): { y: Tensor
  * which in the dense path would be as large as the map itself). */
 export function maxPool(e: Engine, x: Tensor, p: PoolParams): Tensor {
   const d = dims(x.shape, p, 'maxPool');
+  if (x.size >= 2 ** 32) throw new Error('maxPool: input too large for u32 indices');
   const y = e.empty([d.N, d.C, d.HO, d.WO]);
   const placeholder = e.empty([1]);
   runForward(e, x, y, placeholder, d, false);
