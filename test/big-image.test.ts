@@ -61,8 +61,8 @@ beforeEach(() => {
   largest = 0;
   const e = ctx.e;
   const orig = e.empty.bind(e);
-  vi.spyOn(e, 'empty').mockImplementation((shape: readonly number[]): Tensor => {
-    const t = orig(shape);
+  vi.spyOn(e, 'empty').mockImplementation((shape: readonly number[], opts?: { uniform?: boolean }): Tensor => {
+    const t = orig(shape, opts);
     largest = Math.max(largest, t.bytes);
     return t;
   });
