@@ -7,7 +7,7 @@ import { dihedral, diskFilter, nonMaxSuppression, padMirror } from '../../engine
 import { linearBackward, linearForward, matmul } from '../../engine/ops/matmul.js';
 import { adagradStep, sgdStep } from '../../engine/ops/optim.js';
 import { gatherPatches, packRgba } from '../../engine/ops/patches.js';
-import { maxPoolBackward, maxPoolForward } from '../../engine/ops/pool.js';
+import { maxPool, maxPoolBackward, maxPoolForward } from '../../engine/ops/pool.js';
 import { argmaxRows, reduceRows, sumAll } from '../../engine/ops/reduce.js';
 import { softmaxCrossEntropy } from '../../engine/ops/softmax.js';
 
@@ -48,6 +48,14 @@ export async function runParityCases(e: Engine): Promise<ParityResults> {
   await keep('conv2d_backward_input', cg.dx);
   await keep('conv2d_backward_weight', cg.dw);
   await keep('conv2d_backward_bias', cg.db);
+
+  // the forward as im2col + matmul (chosen on a CPU adapter for one image when Cout >= Cin*K*K at
+  // dilation > 1: 8 taps, 9 outputs), and a layer whose packed weights exceed the 64 KiB uniform
+  // buffer (30 -> 40 channels, 4x4: read from a storage binding)
+  await keep('conv2d_forward.gemm_shape', conv2dForward(e, t([1, 2, 12, 14], 30), t([9, 2, 2, 2], 31, -0.5, 0.5), t([9], 32), { dilation: 3, activation: 'tanh' }));
+  await keep('conv2d_forward.storage_weights', conv2dForward(e, t([1, 30, 7, 6], 33), t([40, 30, 4, 4], 34, -0.2, 0.2), t([40], 35), { activation: 'tanh' }));
+  // max-pool without argmax (inference)
+  await keep('maxpool.inference.k2s1d2', maxPool(e, x, { k: 2, stride: 1, dilation: 2 }));
 
   // max-pool forward/backward (paper and a trous forms)
   for (const [tag, p] of [['k2s2', { k: 2 }], ['k2s1d2', { k: 2, stride: 1, dilation: 2 }]] as const) {
