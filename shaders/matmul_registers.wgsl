@@ -15,8 +15,8 @@
 // the edge read a clamped (valid) neighbour and are never stored, so any M, N, K >= 0 works.
 // The row block is the workgroup's z (bm = workgroup_id.z) and the column block bn the invocation's
 // index within x/y: every A address then depends only on the workgroup and the loop counter, so all
-// invocations of a workgroup read the same A values (one broadcast load on a CPU driver, where a
-// per-invocation address is a gather) and only the TN values of B are gathered per k.
+// invocations of a workgroup read the same A values (a cached, shared read on a GPU; lavapipe still
+// loads them per invocation inside the loop, docs/PERFORMANCE.md) and only B's TN values differ.
 // Launch: x/y fold NB = ceil(N / TN) invocations (engine/dispatch.ts grid1d), z = ceil(M / TM).
 override M: u32;
 override N: u32;

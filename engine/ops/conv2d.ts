@@ -67,10 +67,13 @@ function weightsUniform(floats: number): boolean {
   return fits;
 }
 
-function withWeightBinding(source: string, uniform: boolean): string {
+/** A conv shader in both weight bindings, derived once: as written (uniform) and with storage. */
+function weightBindings(source: string): { uniform: string; storage: string } {
   if (!source.includes(UNIFORM_WEIGHTS)) throw new Error(`conv2d: the shader no longer declares '${UNIFORM_WEIGHTS}'`);
-  return uniform ? source : source.replace(UNIFORM_WEIGHTS, STORAGE_WEIGHTS);
+  return { uniform: source, storage: source.replace(UNIFORM_WEIGHTS, STORAGE_WEIGHTS) };
 }
+const FORWARD = weightBindings(forwardSource);
+const BACKWARD_INPUT = weightBindings(backwardInputSource);
 
 /**
  * Whether the forward runs as im2col + the matrix product (shaders/im2col.wgsl, then
@@ -110,7 +113,7 @@ function conv2dForwardGemm(e: Engine, x: Tensor, w: Tensor, b: Tensor, d: Return
 /** w [Cout,Cin,K,K] repacked with output (innerOut: the forward) or input channels innermost
  * (backward-input), zero-padded to cp, and the shader source that reads them: from a 64 KiB
  * uniform buffer (the tensor padded to that size) when they fit, else from a storage binding. */
-function packWeights(e: Engine, w: Tensor, innerOut: boolean, cp: number, shader: string): { packed: Tensor; source: string } {
+function packWeights(e: Engine, w: Tensor, innerOut: boolean, cp: number, shader: { uniform: string; storage: string }): { packed: Tensor; source: string } {
   const [COUT, CIN, K] = w.shape;
   const outer = innerOut ? CIN : COUT;
   const floats = outer * K * K * cp;
@@ -125,7 +128,7 @@ function packWeights(e: Engine, w: Tensor, innerOut: boolean, cp: number, shader
     },
     [w, packed],
   );
-  return { packed, source: withWeightBinding(shader, uniform) };
+  return { packed, source: uniform ? shader.uniform : shader.storage };
 }
 
 /** y = act(conv(x, w) + b): valid, stride 1, dilated. x [N,Cin,H,W], w [Cout,Cin,K,K] -> [N,Cout,HO,WO]. */
@@ -135,7 +138,7 @@ export function conv2dForward(e: Engine, x: Tensor, w: Tensor, b: Tensor, p: Con
   if (useGemm(e, d)) return conv2dForwardGemm(e, x, w, b, d, p.activation ?? 'none');
   const { CG, PX } = d.D > 1 ? CONV_TILE.dilated : CONV_TILE;
   const cb = 4 * CG, blocks = Math.ceil(d.COUT / cb);
-  const { packed, source } = packWeights(e, w, true, blocks * cb, forwardSource);
+  const { packed, source } = packWeights(e, w, true, blocks * cb, FORWARD);
   const y = e.empty([d.N, d.COUT, d.HO, d.WO]);
   // pixel blocks per output row: D residue classes of ceil(WO / D) columns, PX per block (the shader's WXB)
   const rowBlocks = d.D * Math.ceil(Math.ceil(d.WO / d.D) / PX);
@@ -159,7 +162,7 @@ export function conv2dBackwardInput(e: Engine, g: Tensor, w: Tensor, inputShape:
   const d = dims(inputShape, w.shape, dilation, 'conv2dBackwardInput');
   if (g.size !== N * d.COUT * d.HO * d.WO) throw new Error(`conv2dBackwardInput: gradient [${g.shape}] does not match output [${N},${d.COUT},${d.HO},${d.WO}]`);
   const PX = CONV_TILE.PX, cp = 4 * Math.ceil(CIN / 4);
-  const { packed, source } = packWeights(e, w, false, cp, backwardInputSource);
+  const { packed, source } = packWeights(e, w, false, cp, BACKWARD_INPUT);
   const dx = e.empty([N, CIN, H, W]);
   const [gx, gy] = grid1d(N * H * Math.ceil(W / PX), 64);
   e.run(

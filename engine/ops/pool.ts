@@ -27,27 +27,23 @@ function dims(shape: readonly number[], p: PoolParams, op: string) {
 
 /** y = window maxima; argmax = flat index into x of each maximum (u32), both [N,C,HO,WO]. */
 export function maxPoolForward(e: Engine, x: Tensor, p: PoolParams): { y: Tensor; argmax: Tensor } {
-  const d = dims(x.shape, p, 'maxPoolForward');
-  if (x.size >= 2 ** 32) throw new Error('maxPoolForward: input too large for u32 indices');
-  const y = e.empty([d.N, d.C, d.HO, d.WO]);
-  const argmax = e.empty([d.N, d.C, d.HO, d.WO]);
-  runForward(e, x, y, argmax, d, true);
-  return { y, argmax };
+  return runForward(e, x, p, true, 'maxPoolForward');
 }
 
 /** y = window maxima only, [N,C,HO,WO]: inference, where nothing goes backward (no argmax tensor,
  * which in the dense path would be as large as the map itself). */
 export function maxPool(e: Engine, x: Tensor, p: PoolParams): Tensor {
-  const d = dims(x.shape, p, 'maxPool');
-  if (x.size >= 2 ** 32) throw new Error('maxPool: input too large for u32 indices');
-  const y = e.empty([d.N, d.C, d.HO, d.WO]);
-  const placeholder = e.empty([1]);
-  runForward(e, x, y, placeholder, d, false);
+  const { y, argmax: placeholder } = runForward(e, x, p, false, 'maxPool');
   placeholder.release();
   return y;
 }
 
-function runForward(e: Engine, x: Tensor, y: Tensor, argmax: Tensor, d: ReturnType<typeof dims>, keepArgmax: boolean): void {
+/** Records the pool; without keepArgmax the argmax binding is a 1-element placeholder never written. */
+function runForward(e: Engine, x: Tensor, p: PoolParams, keepArgmax: boolean, op: string): { y: Tensor; argmax: Tensor } {
+  const d = dims(x.shape, p, op);
+  if (x.size >= 2 ** 32) throw new Error(`${op}: input too large for u32 indices`);
+  const y = e.empty([d.N, d.C, d.HO, d.WO]);
+  const argmax = e.empty(keepArgmax ? y.shape : [1]);
   e.run(
     {
       name: 'maxpool_forward',
@@ -57,6 +53,7 @@ function runForward(e: Engine, x: Tensor, y: Tensor, argmax: Tensor, d: ReturnTy
     },
     [x, y, argmax],
   );
+  return { y, argmax };
 }
 
 /**

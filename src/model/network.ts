@@ -170,7 +170,6 @@ export class Network {
         outs.push(y);
         argmax.push(am);
       } else {
-        am?.release();
         if (cur !== x) cur.release();
       }
       cur = y;
