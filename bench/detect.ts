@@ -11,10 +11,11 @@
 import { createNodeEngine } from '../engine/node.js';
 import { detectMitoses, PRESETS, type Preset } from '../src/detect/detector.js';
 import { CONV_TILE } from '../engine/ops/conv2d.js';
+import { MATMUL_FORM } from '../engine/ops/matmul.js';
 import { initModel } from '../src/model/model-file.js';
 import { DNN1, DNN2 } from '../src/model/spec.js';
 import { generateField } from '../src/synth/tissue.js';
-import { convWeightsFlag, flag, intFlag } from './flags.js';
+import { convWeightsFlag, subgroupsFlag, flag, intFlag } from './flags.js';
 import { printKernelTimes, profileFlag } from './profile.js';
 
 
@@ -41,7 +42,7 @@ const mp = (size * size) / 1e6;
 
 const e = await createNodeEngine(profileFlag ? { profile: true } : {});
 try {
-  console.log(`adapter: ${e.adapterName}; forward conv tile at dilation > 1: ${CONV_TILE.dilated.CG * 4} channels x ${CONV_TILE.dilated.PX} pixels; ${weightsNote}`);
+  console.log(`adapter: ${e.adapterName}; forward conv tile at dilation > 1: ${CONV_TILE.dilated.CG * 4} channels x ${CONV_TILE.dilated.PX} pixels; ${weightsNote}; ${subgroupsFlag([CONV_TILE, MATMUL_FORM], e.subgroupMinSize)}`);
   console.log(
     `field: ${size}x${size} px (${mp.toFixed(2)} MP)${size === FULL ? ', a full MITOS high-power field' : `, not the full ${FULL}x${FULL} field (--size)`}; ` +
       `nets DNN1 + DNN2 (random weights); ${reps} rep(s); tile ${tile ?? 'automatic'}`,

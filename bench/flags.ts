@@ -29,3 +29,16 @@ export function convWeightsFlag(tile: { weights: 'auto' | 'uniform' | 'storage' 
   }
   return `conv weights: ${tile.weights === 'auto' ? 'uniform buffer where they fit (default)' : 'storage binding (--conv-weights storage)'}`;
 }
+
+/** `--subgroups never|auto`: whether the CPU forms that share loads through the subgroup run (the
+ * default where the device has subgroups of >= 8 lanes), for an A/B; every table (CONV_TILE, ...)
+ * passed gets the same setting. */
+export function subgroupsFlag(tables: { subgroups: 'auto' | 'always' | 'never' }[], subgroupMinSize: number): string {
+  const v = flag('subgroups');
+  if (v !== undefined) {
+    if (v !== 'auto' && v !== 'never') throw new Error(`--subgroups: '${v}' is not never or auto`);
+    for (const t of tables) t.subgroups = v;
+  }
+  if (subgroupMinSize < 8) return `subgroups: none of >= 8 lanes on this device (min ${subgroupMinSize})`;
+  return v === 'never' ? 'subgroup forms: off (--subgroups never)' : `subgroup forms: on where they apply (subgroups of ${subgroupMinSize}+ lanes)`;
+}

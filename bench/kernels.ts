@@ -1,4 +1,4 @@
-// npm run bench:kernels [-- --batch 256 --reps 3 --only conv --dense 700 --mini-batch 64]
+// npm run bench:kernels [-- --batch 256 --reps 3 --only conv --dense 700 --mini-batch 64 --subgroups never]
 // Throughput of every kernel at the shapes of DNN1 (Cireşan et al. 2013, Table 1) at batch 256,
 // of the small nets (mini20x/compact20x on 31x31 windows) and of the dense detection form
 // (batch 1, a big map, dilations 1..16), printed with the adapter it ran on. First it measures
@@ -8,6 +8,7 @@
 import type { Activation } from '../engine/activation.js';
 import type { Engine, Tensor } from '../engine/engine.js';
 import { createNodeEngine } from '../engine/node.js';
+import { subgroupsFlag } from './flags.js';
 import ceilingCopySource from '../shaders/ceiling_copy.wgsl';
 import ceilingFmaSource from '../shaders/ceiling_fma.wgsl';
 import { grid1d } from '../engine/dispatch.js';
@@ -63,7 +64,7 @@ try {
   // The largest map of DNN1 is conv1's output [B,16,100,100]: pick the largest batch <= the asked one that fits.
   let B = flag('batch', 256);
   while (B > 1 && B * 16 * 100 * 100 * 4 > maxBinding) B = Math.floor(B / 2);
-  console.log(`adapter: ${e.adapterName}`);
+  console.log(`adapter: ${e.adapterName}; ${subgroupsFlag([CONV_TILE, MATMUL_FORM], e.subgroupMinSize)}`);
   console.log(`max storage binding: ${(maxBinding / 2 ** 20).toFixed(0)} MiB; batch ${B}${B < flag('batch', 256) ? ' (reduced to fit)' : ''}; ${reps} reps\n`);
   // Rows print as they are measured (the whole run takes minutes on a CPU adapter).
   // Ceilings: the best of 3 timings of an FMA-only kernel and of a copy kernel.
@@ -115,7 +116,7 @@ try {
   ];
   if (dense > 0) for (const d of [1, 4, 16]) convs.push([1, 16, dense, 16, 3, d, 'dense']);
   for (const [n, cin, size, cout, k, dil, label] of convs) {
-    if (!want('conv2d') && !want('maxpool')) break;
+    if (!['conv2d_forward', 'conv2d_backward_input', 'conv2d_backward_weight', 'conv2d_backward_bias', 'maxpool_forward', 'maxpool_backward'].some(want)) break;
     const x = fill(e, [n, cin, size, size]);
     const w = fill(e, [cout, cin, k, k], -0.3, 0.3);
     const b = fill(e, [cout]);
@@ -152,10 +153,12 @@ try {
 
   // DNN1's first FC layer in the dense path (16 maps of 2x2 taps 32 px apart -> 100), both forms of
   // the forward: the direct register-tiled kernel and im2col + matmul (CONV_TILE.gemm)
-  if (dense > 0 && want('conv2d')) {
-    const size = dense + 32;
+  if (dense > 0 && want('conv2d_forward')) {
+    // its 100-channel output must fit one binding (the detector runs this layer in row strips)
+    const side = Math.min(dense, Math.floor(Math.sqrt(e.limits.maxStorageBufferBindingSize / 1.25 / (100 * 4))));
+    const size = side + 32;
     const x = fill(e, [1, 16, size, size]), w = fill(e, [100, 16, 2, 2], -0.3, 0.3), b = fill(e, [100]);
-    const flop = 2 * 100 * dense * dense * 16 * 4;
+    const flop = 2 * 100 * side * side * 16 * 4;
     const shape = `dense FC1 1x16x${size}²*100x2² d32`;
     for (const form of ['never', 'always'] as const) {
       CONV_TILE.gemm = form;

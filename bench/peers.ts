@@ -32,7 +32,8 @@ import { describeSpec, DNN1, layerShapes } from '../src/model/spec.js';
 import { mulberry32 } from '../src/rng.js';
 import { generateField } from '../src/synth/tissue.js';
 import { CONV_TILE } from '../engine/ops/conv2d.js';
-import { convWeightsFlag, intFlag } from './flags.js';
+import { MATMUL_FORM } from '../engine/ops/matmul.js';
+import { convWeightsFlag, subgroupsFlag, intFlag } from './flags.js';
 
 
 const size = intFlag('size', 128, 1);
@@ -268,7 +269,7 @@ try {
   const tfName = info
     ? [info.vendor, info.architecture, info.description || info.device].filter(Boolean).join(' / ') || 'unknown adapter'
     : 'unknown (tfjs opened no adapter through navigator.gpu)';
-  console.log(`mitoscan adapter:             ${e.adapterName}; ${convWeightsFlag(CONV_TILE)}`);
+  console.log(`mitoscan adapter:             ${e.adapterName}; ${convWeightsFlag(CONV_TILE)}; ${subgroupsFlag([CONV_TILE, MATMUL_FORM], e.subgroupMinSize)}`);
   console.log(`tfjs-backend-webgpu adapter:  ${tfName} (tfjs-core ${tf.version_core}, backend '${tf.getBackend()}')`);
   console.log(`net: ${describeSpec(spec)}, weights initModel(DNN1, 1) in both`);
   console.log(

@@ -11,7 +11,8 @@ import { generateField } from '../src/synth/tissue.js';
 import { makeRng, type Sample } from '../src/train/sampling.js';
 import { ImageStore, Trainer } from '../src/train/trainer.js';
 import { CONV_TILE } from '../engine/ops/conv2d.js';
-import { convWeightsFlag } from './flags.js';
+import { MATMUL_FORM } from '../engine/ops/matmul.js';
+import { convWeightsFlag, subgroupsFlag } from './flags.js';
 import { printKernelTimes, profileFlag } from './profile.js';
 
 const argv = process.argv.slice(2);
@@ -40,7 +41,7 @@ try {
   while (B > 1 && B * perPatch * 1.25 > maxBinding) B = Math.floor(B / 2);
   const cpu = /llvmpipe|lavapipe|swiftshader|software|warp/i.test(e.adapterName);
   const batches = Number(flag('batches') ?? (cpu ? 3 : 20));
-  console.log(`adapter: ${e.adapterName}; ${weightsNote}`);
+  console.log(`adapter: ${e.adapterName}; ${weightsNote}; ${subgroupsFlag([CONV_TILE, MATMUL_FORM], e.subgroupMinSize)}`);
   console.log(
     `${specName} (${spec.input.size}x${spec.input.size} window), batch ${B}` +
       (B < asked ? ` (reduced from ${asked}: the adapter's max storage binding is ${(maxBinding / 2 ** 20).toFixed(0)} MiB, a batch needs ${((asked * perPatch * 1.25) / 2 ** 20).toFixed(0)} MiB)` : '') +

@@ -85,6 +85,8 @@ export class Engine {
   readonly adapter: AdapterDescription;
   readonly timestamps: boolean;
   readonly profile: boolean;
+  /** Smallest subgroup size the device may run (the 'subgroups' feature), 0 without subgroups. */
+  readonly subgroupMinSize: number;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly modules = new Map<string, GPUShaderModule>();
   // keyed by size, negated for the buffers that can also bind as uniforms (their own pool: some
@@ -109,6 +111,7 @@ export class Engine {
     this.device = opened.device;
     this.adapter = opened.adapter;
     this.timestamps = opened.timestamps;
+    this.subgroupMinSize = opened.subgroupMinSize;
     this.profile = !!options.profile && opened.timestamps;
     this.device.lost.then((info) => {
       if (!this.destroyed) this.lostReason = `${info.reason}: ${info.message}`;

@@ -13,6 +13,8 @@ export interface OpenedGpu {
   adapter: AdapterDescription;
   /** True when the device was created with 'timestamp-query' (per-kernel GPU timing). */
   timestamps: boolean;
+  /** The smallest subgroup the adapter may run when the device has the 'subgroups' feature, else 0. */
+  subgroupMinSize: number;
 }
 
 export class NoAdapterError extends Error {
@@ -56,6 +58,11 @@ export async function openGpu(
   if (!adapter) throw new NoAdapterError('requestAdapter() returned null');
 
   const wantTimestamps = options.timestamps !== false && adapter.features.has('timestamp-query');
+  // Subgroups let the CPU forms of some kernels share what every invocation loads (engine/ops/conv2d.ts).
+  const subgroupMinSize = adapter.features.has('subgroups') ? ((adapter.info as { subgroupMinSize?: number } | undefined)?.subgroupMinSize ?? 0) : 0;
+  const features: GPUFeatureName[] = [];
+  if (wantTimestamps) features.push('timestamp-query');
+  if (subgroupMinSize > 0) features.push('subgroups' as GPUFeatureName);
   const lim = adapter.limits;
   // Ask for the adapter's own maxima: dense maps and batches of 256 patches need large bindings.
   const requiredLimits: Record<string, number> = {
@@ -68,8 +75,8 @@ export async function openGpu(
     maxStorageBuffersPerShaderStage: lim.maxStorageBuffersPerShaderStage,
   };
   const device = await adapter.requestDevice({
-    requiredFeatures: wantTimestamps ? ['timestamp-query'] : [],
+    requiredFeatures: features,
     requiredLimits,
   });
-  return { device, adapter: describeAdapter(adapter), timestamps: wantTimestamps };
+  return { device, adapter: describeAdapter(adapter), timestamps: wantTimestamps, subgroupMinSize };
 }

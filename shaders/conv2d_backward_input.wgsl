@@ -11,11 +11,11 @@
 // adjacent input pixels; each g value loaded feeds 4 multiply-adds. With D = 1 the PX pixels slide
 // along the kernel row (one new g value per kx step). Out-of-range g positions load a clamped
 // address and are weighed by 0 (no branch in the loops); only real pixels and channels are stored.
-// The packed weights sit in a 64 KiB uniform buffer: every invocation of a workgroup reads the same
-// weight address, which a CPU driver (llvmpipe) then loads once and broadcasts, where a storage load
-// inside a loop is a bounds-checked load per invocation (1.1-1.5x faster on lavapipe,
-// docs/PERFORMANCE.md); a GPU serves it from its constant cache. Layers whose packed weights exceed
-// 64 KiB get this one declaration rewritten to a storage binding (engine/ops/conv2d.ts).
+// The packed weights sit in a 64 KiB uniform buffer, which a GPU serves from its constant cache
+// (llvmpipe: a plain gather per load instead of a branching one from storage, 1.1-1.5x faster;
+// CPU adapters with subgroups run conv2d_backward_input_subgroup.wgsl, see conv2d_forward.wgsl).
+// Layers whose packed weights exceed 64 KiB get this one declaration rewritten to a storage
+// binding (engine/ops/conv2d.ts).
 // Launch: x/y fold N * H * ceil(W / PX) invocations (engine/dispatch.ts grid1d), z = CP / 4.
 override N: u32;
 override CIN: u32;

@@ -9,19 +9,21 @@
 // output pixels of one row, D apart (PX <= 4): PX*CG vec4 accumulators a{p}{g} in registers
 // (written out by hand: arrays indexed in loops may live in memory on some drivers). The channel
 // block is workgroup_id.z (channels co0 = CB * wid.z ..), so every weight address depends only on
-// the workgroup and loop counters: all invocations of a workgroup read the same weights (a
-// broadcast load on a CPU driver, a cached uniform read on a GPU), and each x value an invocation
+// the workgroup and loop counters: all invocations of a workgroup read the same weights (a cached
+// uniform read on a GPU; see below for CPU drivers), and each x value an invocation
 // loads feeds CB multiply-adds. The PX pixels of an invocation sit D apart in their output row
 // (columns ox0, ox0 + D, ..): pixel p + 1 then reads at tap kx what pixel p reads at tap kx + 1, so
 // the window slides along the kernel row, one new input value per kx step (PX + K - 1 loads per
 // kernel row instead of PX * K). A row's pixels are thus split into D residue classes mod D, each
 // cut into blocks of PX: block (r, q) holds columns r + D * (PX * q + p). Edges: pixel and channel
 // indices are clamped (no test in the loops) and only real outputs are stored.
-// The packed weights sit in a 64 KiB uniform buffer: every invocation of a workgroup reads the same
-// weight address, which a CPU driver (llvmpipe) then loads once and broadcasts, where a storage load
-// inside a loop is a bounds-checked load per invocation (1.1-1.5x faster on lavapipe,
-// docs/PERFORMANCE.md); a GPU serves it from its constant cache. Layers whose packed weights exceed
-// 64 KiB get this one declaration rewritten to a storage binding (engine/ops/conv2d.ts).
+// The packed weights sit in a 64 KiB uniform buffer, which a GPU serves from its constant cache.
+// llvmpipe (Mesa 25.0) still loads them once per invocation inside the loops, but from a uniform
+// buffer as a plain gather (~25 instructions for 8 lanes) where a storage load is a bounds-checked,
+// branching load per lane (~90): 1.1-1.5x faster (docs/PERFORMANCE.md). CPU adapters with
+// subgroups run conv2d_forward_subgroup.wgsl, which shares them through the subgroup instead.
+// Layers whose packed weights exceed 64 KiB get this one declaration rewritten to a storage
+// binding (engine/ops/conv2d.ts).
 // Launch: x/y fold N * HO * D * ceil(ceil(WO / D) / PX) invocations (engine/dispatch.ts grid1d), z = ceil(COUT / CB).
 override N: u32;
 override CIN: u32;

@@ -45,6 +45,9 @@ describe('browser parity', () => {
     console.log(`browser adapter: ${res.adapter}`);
 
     const e = await createNodeEngine();
+    // lavapipe has subgroups of 8 (the subgroup forms run), SwiftShader of 4 (the plain forms run):
+    // then this also checks one form against the other
+    console.log(`node adapter: ${e.adapterName} (subgroups: ${e.subgroupMinSize ? `min ${e.subgroupMinSize} lanes` : 'none'})`);
     let node: ParityResults;
     try {
       node = await runParityCases(e);

@@ -1,6 +1,7 @@
 // conv2d kernels against the float64 reference, finite differences, odd sizes, batch > 1, dilation > 1.
 import { describe, expect, it } from 'vitest';
-import { CONV_TILE, conv2dBackward, conv2dBackwardWeight, conv2dForward, weightSplits } from '../engine/ops/conv2d.js';
+import { CONV_TILE, conv2dBackward, conv2dBackwardInput, conv2dBackwardWeight, conv2dForward, weightSplits } from '../engine/ops/conv2d.js';
+import { subgroupsUsable } from '../engine/ops/subgroups.js';
 import { MATMUL_FORM } from '../engine/ops/matmul.js';
 import { useEngine } from './helpers/gpu.js';
 import { expectClose, randomArray } from './helpers/reference.js';
@@ -52,6 +53,90 @@ describe('conv2d', () => {
       expectClose(await db.read(), gr.db, 1e-4, 1e-4, 'db');
     });
   }
+
+  // Both forms of the forward and of the weight gradient, forced: the plain kernels and those that
+  // share loads through the subgroup (CONV_TILE.subgroups; 'auto' picks them on CPU adapters with
+  // subgroups of >= 8 lanes, for K <= 4): every case above with K <= 4, and on three of them each
+  // pixel count per invocation of the forward (PX 1..3, which moves the tile edges; 4 is the
+  // default). Where the device has no such subgroups, forcing them must fail clearly.
+  const PX_SWEEP = new Set([CASES[1][0], CASES[8][0], CASES[10][0]]);
+  for (const form of ['never', 'always'] as const)
+    it(`forward and weight gradient with CONV_TILE.subgroups = '${form}' match float64 at every case with K <= 4`, async () => {
+      const e = ctx.e;
+      const before = { PX: CONV_TILE.PX, dilated: CONV_TILE.dilated.PX };
+      CONV_TILE.subgroups = form;
+      try {
+        for (const [name, s, act] of CASES.filter(([, c]) => c.K <= 4)) {
+          const x = randomArray(s.N * s.CIN * s.H * s.W, 51);
+          const w = randomArray(s.COUT * s.CIN * s.K * s.K, 52, -0.5, 0.5);
+          const b = randomArray(s.COUT, 53, -0.2, 0.2);
+          const X = e.tensor([s.N, s.CIN, s.H, s.W], x), Wt = e.tensor([s.COUT, s.CIN, s.K, s.K], w), B = e.tensor([s.COUT], b);
+          if (form === 'always' && !subgroupsUsable(e)) {
+            expect(() => conv2dForward(e, X, Wt, B, { dilation: s.D, activation: act })).toThrow(/no subgroups of >= 8/);
+          } else {
+            const ref = conv2dRef(x, w, b, s, act).y;
+            for (const px of PX_SWEEP.has(name) ? [1, 2, 3, 4] : [4]) {
+              CONV_TILE.PX = px;
+              CONV_TILE.dilated.PX = px;
+              const Y = conv2dForward(e, X, Wt, B, { dilation: s.D, activation: act });
+              expectClose(await Y.read(), ref, 1e-5, 1e-5, `y (${name}, PX ${px})`);
+              Y.release();
+            }
+            // the weight gradient's two forms (the subgroup one: 16 channels x 1..4 columns)
+            const { HO, WO } = convOut(s);
+            const gr = randomArray(s.N * s.COUT * HO * WO, 54);
+            const G = e.tensor([s.N, s.COUT, HO, WO], gr);
+            const dw = conv2dBackwardWeight(e, X, G, s.K, s.D);
+            expectClose(await dw.read(), conv2dBackwardRef(x, w, gr, s).dw, 1e-4, 1e-4, `dw (${name})`);
+            for (const t of [G, dw]) t.release();
+          }
+          for (const t of [X, Wt, B]) t.release();
+        }
+      } finally {
+        CONV_TILE.subgroups = 'auto';
+        CONV_TILE.PX = before.PX;
+        CONV_TILE.dilated.PX = before.dilated;
+      }
+    });
+
+  // The backward-input's subgroup form (16 input channels per invocation, used from 8 input channels
+  // on): one and two channel blocks (the second partial), K 2..4, dilation 2, PX 1..4 on one case.
+  const BACKWARD_INPUT_CASES: [string, ConvShape][] = [
+    ['Cin 16, Cout 16, 3x3, width 13', { N: 2, CIN: 16, H: 12, W: 13, COUT: 16, K: 3, D: 1 }],
+    ['Cin 12, Cout 7, 4x4, width 10', { N: 1, CIN: 12, H: 11, W: 10, COUT: 7, K: 4, D: 1 }],
+    ['Cin 20 (two blocks), Cout 5, 2x2, dilation 2', { N: 2, CIN: 20, H: 9, W: 11, COUT: 5, K: 2, D: 2 }],
+  ];
+  for (const form of ['never', 'always'] as const)
+    it(`backward-input with CONV_TILE.subgroups = '${form}' matches float64 (Cin >= 8)`, async () => {
+      const e = ctx.e;
+      const before = CONV_TILE.PX;
+      CONV_TILE.subgroups = form;
+      try {
+        for (const [name, s] of BACKWARD_INPUT_CASES) {
+          const { HO, WO } = convOut(s);
+          const w = randomArray(s.COUT * s.CIN * s.K * s.K, 61, -0.5, 0.5);
+          const g = randomArray(s.N * s.COUT * HO * WO, 62);
+          const Wt = e.tensor([s.COUT, s.CIN, s.K, s.K], w), G = e.tensor([s.N, s.COUT, HO, WO], g);
+          const shape = [s.N, s.CIN, s.H, s.W];
+          if (form === 'always' && !subgroupsUsable(e)) {
+            expect(() => conv2dBackwardInput(e, G, Wt, shape, s.D)).toThrow(/no subgroups of >= 8/);
+          } else {
+            const ref = conv2dBackwardRef(new Float64Array(s.N * s.CIN * s.H * s.W), w, g, s).dx;
+            for (const px of name === BACKWARD_INPUT_CASES[0][0] ? [1, 2, 3, 4] : [4]) {
+              CONV_TILE.PX = px;
+              const dx = conv2dBackwardInput(e, G, Wt, shape, s.D);
+              // sums of up to COUT*K*K = 144 terms
+              expectClose(await dx.read(), ref, 1e-4, 1e-5, `dx (${name}, PX ${px})`);
+              dx.release();
+            }
+          }
+          for (const t of [Wt, G]) t.release();
+        }
+      } finally {
+        CONV_TILE.subgroups = 'auto';
+        CONV_TILE.PX = before;
+      }
+    });
 
   // The packed weights read from a storage binding (CONV_TILE.weights; the default reads them from a
   // 64 KiB uniform buffer when they fit): forced on three of the cases above, and chosen by itself for

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activation } from '../engine/activation.js';
 import { linearBackward, linearForward, matmul, MATMUL_FORM } from '../engine/ops/matmul.js';
+import { subgroupsUsable } from '../engine/ops/subgroups.js';
 import { useEngine } from './helpers/gpu.js';
 import { expectClose, randomArray } from './helpers/reference.js';
 import { refLinearBackward, refLinearForward, refMatmul } from './reference/matmul.js';
@@ -50,12 +51,29 @@ async function check(c: Case, seed: number): Promise<void> {
 // Each distinct (shape, flags) set compiles one pipeline (~1.7 s on lavapipe): the cases below are
 // chosen to cover the required combinations with few pipelines. Both kernels run on every adapter
 // (the tiled one with 64x64 workgroup tiles, the register one with 8x8 blocks: 37x53 leaves partial
-// blocks of both), whichever the adapter would choose.
-for (const form of ['tiled', 'registers'] as const)
-describe(`matmul (${form} kernel)`, () => {
-  const before = MATMUL_FORM.form;
-  beforeAll(() => void (MATMUL_FORM.form = form));
-  afterAll(() => void (MATMUL_FORM.form = before));
+// blocks of both), whichever the adapter would choose; the register one also in its subgroup form
+// (op(A) shared through the subgroup) where the device has subgroups of >= 8 lanes.
+const FORMS = [
+  { name: 'tiled', form: 'tiled', subgroups: 'never' },
+  { name: 'registers', form: 'registers', subgroups: 'never' },
+  { name: 'registers, subgroups', form: 'registers', subgroups: 'always' },
+] as const;
+for (const { name, form, subgroups } of FORMS)
+describe(`matmul (${name} kernel)`, () => {
+  const before = { ...MATMUL_FORM };
+  beforeAll(() => {
+    MATMUL_FORM.form = form;
+    MATMUL_FORM.subgroups = subgroups;
+    // without subgroups of >= 8 lanes the subgroup form cannot run: forcing it must say so, and the
+    // cases below then check the plain register form again
+    if (subgroups === 'always' && !subgroupsUsable(ctx.e)) {
+      const a = ctx.e.tensor([2, 2], [1, 2, 3, 4]);
+      expect(() => matmul(ctx.e, a, a)).toThrow(/no subgroups of >= 8/);
+      a.release();
+      MATMUL_FORM.subgroups = 'never';
+    }
+  });
+  afterAll(() => void Object.assign(MATMUL_FORM, before));
   it('matches float64 for odd sizes (37x53x71, one partial tile) in all four transpose combinations, with and without bias', async () => {
     await check({ M: 37, N: 53, K: 71, transA: false, transB: false, bias: false }, 11);
     await check({ M: 37, N: 53, K: 71, transA: false, transB: true, bias: true }, 12);

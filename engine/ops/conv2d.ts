@@ -1,8 +1,11 @@
 import backwardBiasSource from '../../shaders/conv2d_backward_bias.wgsl';
 import backwardInputSource from '../../shaders/conv2d_backward_input.wgsl';
+import backwardInputSubgroupSource from '../../shaders/conv2d_backward_input_subgroup.wgsl';
 import backwardWeightSource from '../../shaders/conv2d_backward_weight.wgsl';
+import backwardWeightSubgroupSource from '../../shaders/conv2d_backward_weight_subgroup.wgsl';
 import backwardWeightSumSource from '../../shaders/conv2d_backward_weight_sum.wgsl';
 import forwardSource from '../../shaders/conv2d_forward.wgsl';
+import forwardSubgroupSource from '../../shaders/conv2d_forward_subgroup.wgsl';
 import packWeightsSource from '../../shaders/conv2d_pack_weights.wgsl';
 import im2colSource from '../../shaders/im2col.wgsl';
 import { activationCode, type Activation } from '../activation.js';
@@ -10,6 +13,7 @@ import { grid1d } from '../dispatch.js';
 import type { Engine, Tensor } from '../engine.js';
 import { activationBackward } from './activation.js';
 import { matmul } from './matmul.js';
+import { subgroupsUsable } from './subgroups.js';
 
 export interface Conv2dParams {
   dilation?: number;
@@ -36,7 +40,7 @@ function dims(xShape: readonly number[], wShape: readonly number[], dilation: nu
  * every tap of every pixel was its own load (before the pixels were spaced D apart so that the
  * window slides at every dilation). At dilation 1 (training's batched maps) 1 x 4
  * was best while the weights came from a storage binding (each weight vec4 a load per invocation);
- * read from a uniform buffer (one broadcast load per workgroup) 4 x 4 is as fast or faster at every
+ * read from a uniform buffer (a cheaper gather than from storage) 4 x 4 is as fast or faster at every
  * DNN1 shape (up to 1.3x at 16 -> 16 3x3). No GPU has been measured yet, so every adapter gets
  * these until one is.
  */
@@ -52,6 +56,11 @@ export const CONV_TILE = {
   /** Where the forward and backward-input kernels read the packed weights: 'auto' (a uniform
    * buffer when they fit in 64 KiB, else storage), or either forced (tests, A/B benchmarks). */
   weights: 'auto' as 'auto' | 'uniform' | 'storage',
+  /** The forms that share loads through the subgroup (conv2d_forward_subgroup.wgsl,
+   * conv2d_backward_input_subgroup.wgsl from 8 input channels on, conv2d_backward_weight_subgroup.wgsl;
+   * kernels up to 4x4): 'auto' (see useSubgroups), 'always' where they apply (an error on a device
+   * without subgroups of >= 8 lanes), 'never' (tests, A/B benchmarks). */
+  subgroups: 'auto' as 'auto' | 'always' | 'never',
 };
 
 /** The packed-weight array the conv shaders declare: 4096 vec4s, 64 KiB, WebGPU's guaranteed
@@ -73,7 +82,9 @@ function weightBindings(source: string): { uniform: string; storage: string } {
   return { uniform: source, storage: source.replace(UNIFORM_WEIGHTS, STORAGE_WEIGHTS) };
 }
 const FORWARD = weightBindings(forwardSource);
+const FORWARD_SUBGROUP = weightBindings(forwardSubgroupSource);
 const BACKWARD_INPUT = weightBindings(backwardInputSource);
+const BACKWARD_INPUT_SUBGROUP = weightBindings(backwardInputSubgroupSource);
 
 /**
  * Whether the forward runs as im2col + the matrix product (shaders/im2col.wgsl, then
@@ -88,6 +99,21 @@ function useGemm(e: Engine, d: ReturnType<typeof dims>): boolean {
   if (d.N !== 1 || d.K === 1 || CONV_TILE.gemm === 'never' || Math.ceil((d.HO * d.WO) / 64) > 65535) return false;
   if (CONV_TILE.gemm === 'always') return true;
   return e.isCpuAdapter && d.D > 1 && d.CIN * d.K * d.K <= d.COUT;
+}
+
+/**
+ * Whether the forward, backward-input and backward-weight run in their subgroup forms
+ * (conv2d_*_subgroup.wgsl): on CPU adapters whose subgroups have at least 8 lanes, for kernels up to
+ * 4x4 (their taps are written out). Measured on lavapipe (docs/PERFORMANCE.md): 1.5-3x the plain
+ * forms at DNN1's shapes. GPUs read shared values from their caches and keep the plain forms until
+ * one is measured.
+ */
+function useSubgroups(e: Engine, d: ReturnType<typeof dims>): boolean {
+  if (CONV_TILE.subgroups === 'never' || d.K > 4 || !subgroupsUsable(e)) {
+    if (CONV_TILE.subgroups === 'always' && !subgroupsUsable(e)) throw new Error(`conv2d: CONV_TILE.subgroups is 'always' but ${e.adapterName} has no subgroups of >= 8 invocations`);
+    return false;
+  }
+  return CONV_TILE.subgroups === 'always' || e.isCpuAdapter;
 }
 
 /** y = act(W cols + b) for one image: the forward as a matrix product. */
@@ -136,22 +162,18 @@ export function conv2dForward(e: Engine, x: Tensor, w: Tensor, b: Tensor, p: Con
   const d = dims(x.shape, w.shape, p.dilation ?? 1, 'conv2dForward');
   if (b.size !== d.COUT) throw new Error(`conv2dForward: bias has ${b.size} values, expected ${d.COUT}`);
   if (useGemm(e, d)) return conv2dForwardGemm(e, x, w, b, d, p.activation ?? 'none');
-  const { CG, PX } = d.D > 1 ? CONV_TILE.dilated : CONV_TILE;
+  const subgroup = useSubgroups(e, d);
+  // the subgroup form always computes 16 channels (CG = 4) per invocation
+  const { CG, PX } = subgroup ? { CG: 4, PX: (d.D > 1 ? CONV_TILE.dilated : CONV_TILE).PX } : d.D > 1 ? CONV_TILE.dilated : CONV_TILE;
   const cb = 4 * CG, blocks = Math.ceil(d.COUT / cb);
-  const { packed, source } = packWeights(e, w, true, blocks * cb, FORWARD);
+  const { packed, source } = packWeights(e, w, true, blocks * cb, subgroup ? FORWARD_SUBGROUP : FORWARD);
   const y = e.empty([d.N, d.COUT, d.HO, d.WO]);
   // pixel blocks per output row: D residue classes of ceil(WO / D) columns, PX per block (the shader's WXB)
   const rowBlocks = d.D * Math.ceil(Math.ceil(d.WO / d.D) / PX);
   const [gx, gy] = grid1d(d.N * d.HO * rowBlocks, 64);
-  e.run(
-    {
-      name: 'conv2d_forward',
-      source,
-      constants: { N: d.N, CIN: d.CIN, H: d.H, W: d.W, COUT: d.COUT, K: d.K, D: d.D, ACT: activationCode(p.activation ?? 'none'), CG, PX },
-      workgroups: [gx, gy, blocks],
-    },
-    [x, packed, b, y],
-  );
+  const constants: Record<string, number> = { N: d.N, CIN: d.CIN, H: d.H, W: d.W, COUT: d.COUT, K: d.K, D: d.D, ACT: activationCode(p.activation ?? 'none'), PX };
+  if (!subgroup) constants.CG = CG;
+  e.run({ name: subgroup ? 'conv2d_forward_subgroup' : 'conv2d_forward', source, constants, workgroups: [gx, gy, blocks] }, [x, packed, b, y]);
   packed.release();
   return y;
 }
@@ -161,16 +183,19 @@ export function conv2dBackwardInput(e: Engine, g: Tensor, w: Tensor, inputShape:
   const [N, CIN, H, W] = inputShape;
   const d = dims(inputShape, w.shape, dilation, 'conv2dBackwardInput');
   if (g.size !== N * d.COUT * d.HO * d.WO) throw new Error(`conv2dBackwardInput: gradient [${g.shape}] does not match output [${N},${d.COUT},${d.HO},${d.WO}]`);
-  const PX = CONV_TILE.PX, cp = 4 * Math.ceil(CIN / 4);
-  const { packed, source } = packWeights(e, w, false, cp, BACKWARD_INPUT);
+  // the subgroup form computes 16 input channels per invocation: used from 8 channels on (fewer
+  // would waste most of its multiply-adds on padding)
+  const subgroup = CIN >= 8 && useSubgroups(e, d);
+  const PX = CONV_TILE.PX, cb = subgroup ? 16 : 4, cp = cb * Math.ceil(CIN / cb);
+  const { packed, source } = packWeights(e, w, false, cp, subgroup ? BACKWARD_INPUT_SUBGROUP : BACKWARD_INPUT);
   const dx = e.empty([N, CIN, H, W]);
   const [gx, gy] = grid1d(N * H * Math.ceil(W / PX), 64);
   e.run(
     {
-      name: 'conv2d_backward_input',
+      name: subgroup ? 'conv2d_backward_input_subgroup' : 'conv2d_backward_input',
       source,
       constants: { N, CIN, H, W, COUT: d.COUT, K: d.K, D: d.D, PX },
-      workgroups: [gx, gy, cp / 4],
+      workgroups: [gx, gy, cp / cb],
     },
     [g, packed, dx],
   );
@@ -192,6 +217,22 @@ export function weightSplits(positions: number, tiles: number, cpuAdapter: boole
   return Math.max(1, Math.min(Math.ceil(target / tiles), Math.floor(positions / 64)));
 }
 
+/**
+ * Columns per invocation (TJ, 1..4) of conv2d_backward_weight_subgroup.wgsl for J = CIN*K*K columns:
+ * each position costs 2 + TJ loads for 16*TJ multiply-adds, but the column tiles fill workgroups
+ * of 8, so few columns (DNN1's first layer: J = 12) waste lanes at TJ = 4. Picks the TJ with the
+ * most useful multiply-adds per load.
+ */
+function subgroupColumnTile(J: number): number {
+  let best = 4, bestScore = 0;
+  for (const tj of [4, 3, 2, 1]) {
+    const lanes = 8 * Math.ceil(Math.ceil(J / tj) / 8);
+    const score = ((16 * tj) / (2 + tj)) * (J / (lanes * tj));
+    if (score > bestScore + 1e-9) [best, bestScore] = [tj, score];
+  }
+  return best;
+}
+
 /** dw [Cout,Cin,K,K] from the input x and g = dL/d(pre-activation output). */
 export function conv2dBackwardWeight(e: Engine, x: Tensor, g: Tensor, K: number, dilation = 1): Tensor {
   const [N, CIN, H, W] = x.shape;
@@ -201,18 +242,32 @@ export function conv2dBackwardWeight(e: Engine, x: Tensor, g: Tensor, K: number,
     throw new Error(`conv2dBackwardWeight: gradient [${g.shape}] does not match output [${N},${COUT},${d.HO},${d.WO}]`);
   }
   const dw = e.empty([COUT, CIN, K, K]);
-  const tiles = Math.ceil(COUT / WEIGHT_TILE.co) * Math.ceil((CIN * K * K) / WEIGHT_TILE.j);
-  const S = weightSplits(N * d.HO * d.WO, tiles, e.isCpuAdapter);
-  const part = S > 1 ? e.empty([S, COUT, CIN, K, K]) : dw;
-  e.run(
-    {
-      name: 'conv2d_backward_weight',
-      source: backwardWeightSource,
-      constants: { N, CIN, H, W, COUT, K, D: d.D, S },
-      workgroups: grid1d(tiles * S, 64),
-    },
-    [x, g, part],
-  );
+  const J = CIN * K * K, P = N * d.HO * d.WO;
+  let S: number, part: Tensor;
+  if (useSubgroups(e, d)) {
+    // 16 channels x TJ columns per invocation, workgroups of 8 column tiles of one split
+    const TJ = subgroupColumnTile(J);
+    const xGroups = Math.ceil(Math.ceil(J / TJ) / 8), coBlocks = Math.ceil(COUT / 16);
+    S = Math.min(weightSplits(P, 8 * xGroups * coBlocks, e.isCpuAdapter), e.limits.maxComputeWorkgroupsPerDimension);
+    part = S > 1 ? e.empty([S, COUT, CIN, K, K]) : dw;
+    e.run(
+      { name: 'conv2d_backward_weight_subgroup', source: backwardWeightSubgroupSource, constants: { N, CIN, H, W, COUT, K, D: d.D, S, TJ }, workgroups: [xGroups, S, coBlocks] },
+      [x, g, part],
+    );
+  } else {
+    const tiles = Math.ceil(COUT / WEIGHT_TILE.co) * Math.ceil(J / WEIGHT_TILE.j);
+    S = weightSplits(P, tiles, e.isCpuAdapter);
+    part = S > 1 ? e.empty([S, COUT, CIN, K, K]) : dw;
+    e.run(
+      {
+        name: 'conv2d_backward_weight',
+        source: backwardWeightSource,
+        constants: { N, CIN, H, W, COUT, K, D: d.D, S },
+        workgroups: grid1d(tiles * S, 64),
+      },
+      [x, g, part],
+    );
+  }
   if (S > 1) {
     const M = COUT * CIN * K * K;
     e.run({ name: 'conv2d_backward_weight_sum', source: backwardWeightSumSource, constants: { M, S }, workgroups: grid1d(M, 64) }, [part, dw]);

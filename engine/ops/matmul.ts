@@ -1,9 +1,11 @@
 import source from '../../shaders/matmul.wgsl';
 import registersSource from '../../shaders/matmul_registers.wgsl';
+import registersSubgroupSource from '../../shaders/matmul_registers_subgroup.wgsl';
 import { activationCode, type Activation } from '../activation.js';
 import { ceilDiv, grid1d } from '../dispatch.js';
 import type { Engine, Tensor } from '../engine.js';
 import { activationBackward } from './activation.js';
+import { subgroupsUsable } from './subgroups.js';
 import { sumColumns } from './reduce.js';
 
 export interface MatmulParams {
@@ -25,9 +27,11 @@ const TILE = 64;
  * form), 'registers' (matmul_registers.wgsl: an 8x8 block per invocation straight from memory, no
  * barriers: measured faster on lavapipe, docs/PERFORMANCE.md) or 'auto' (registers on CPU adapters,
  * unless M needs more than 65535 row blocks of 8: then tiled).
- * Tests set it to check both on one adapter.
+ * `subgroups`: the register form with op(A) shared through the subgroup (matmul_registers_subgroup.wgsl):
+ * 'auto' where the device has subgroups of >= 8 lanes, 'always' (an error without them) or 'never'.
+ * Tests set both to check every form on one adapter.
  */
-export const MATMUL_FORM: { form: 'auto' | 'tiled' | 'registers' } = { form: 'auto' };
+export const MATMUL_FORM: { form: 'auto' | 'tiled' | 'registers'; subgroups: 'auto' | 'always' | 'never' } = { form: 'auto', subgroups: 'auto' };
 const REG_TM = 8, REG_TN = 8, REG_WG = 64;
 const MAX_GROUPS = 65535;
 
@@ -55,7 +59,12 @@ function matmulInto(e: Engine, a: Tensor, b: Tensor, p: MatmulParams, M: number,
     if (rowBlocks > MAX_GROUPS) throw new Error(`matmul: the register form takes at most ${MAX_GROUPS * REG_TM} rows, got M = ${M}`);
     if (M === 0 || N === 0) return;
     const [gx, gy] = grid1d(ceilDiv(N, REG_TN), REG_WG);
-    e.run({ name: 'matmul_registers', source: registersSource, constants: { ...constants, WG: REG_WG }, workgroups: [gx, gy, rowBlocks] }, [a, b, p.bias ?? a, out]);
+    if (MATMUL_FORM.subgroups === 'always' && !subgroupsUsable(e)) throw new Error(`matmul: MATMUL_FORM.subgroups is 'always' but ${e.adapterName} has no subgroups of >= 8 invocations`);
+    const sg = MATMUL_FORM.subgroups !== 'never' && subgroupsUsable(e);
+    e.run(
+      { name: sg ? 'matmul_registers_subgroup' : 'matmul_registers', source: sg ? registersSubgroupSource : registersSource, constants: { ...constants, WG: REG_WG }, workgroups: [gx, gy, rowBlocks] },
+      [a, b, p.bias ?? a, out],
+    );
     return;
   }
   e.run(

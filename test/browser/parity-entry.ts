@@ -12,7 +12,7 @@ declare global {
   try {
     const e = await createBrowserEngine();
     const results = await runParityCases(e);
-    window.__parity = { ok: true, adapter: e.adapterName, results };
+    window.__parity = { ok: true, adapter: `${e.adapterName} (subgroups: ${e.subgroupMinSize ? `min ${e.subgroupMinSize} lanes` : "none"})`, results };
     e.destroy();
   } catch (err) {
     window.__parity = { ok: false, error: String((err as Error)?.stack ?? err) };
