@@ -1,6 +1,6 @@
 // max-pool kernels against the float64 reference, with strides, dilation, overlap and ties.
 import { describe, expect, it } from 'vitest';
-import { maxPool, maxPoolBackward, maxPoolForward } from '../engine/ops/pool.js';
+import { maxPool, maxPoolBackward, maxPoolForward, POOL_BACKWARD, POOL_FORWARD } from '../engine/ops/pool.js';
 import { useEngine } from './helpers/gpu.js';
 import { expectClose, randomArray, rng } from './helpers/reference.js';
 import { maxPoolBackwardRef, maxPoolRef, poolOut, type PoolShape } from './reference/conv.js';
@@ -69,6 +69,70 @@ describe('max-pool', () => {
         expect(want.some((v, i) => v !== plain[i])).toBe(true);
         expectClose(await dx.read(), want, 1e-6, 1e-6, `dx (${act})`);
       });
+
+  // The inference pool with 2x2 windows at stride 1 (the dense path) runs as 2x2 output blocks D
+  // apart: residue classes of unequal length, fewer outputs than D (empty classes), odd sizes;
+  // against float64 and against the per-output form.
+  const BLOCK_CASES: [string, PoolShape][] = [
+    ['2x2 stride 1 dilation 1, 7x6 map', { N: 2, C: 3, H: 7, W: 6, K: 2, S: 1, D: 1 }],
+    ['2x2 stride 1 dilation 2', CASES[3][1]],
+    ['2x2 stride 1 dilation 8 (output 12x11)', CASES[4][1]],
+    ['2x2 stride 1 dilation 5, output 3x4 < D', { N: 1, C: 2, H: 8, W: 9, K: 2, S: 1, D: 5 }],
+    ['2x2 stride 1 dilation 3, output 10x7', { N: 1, C: 1, H: 13, W: 10, K: 2, S: 1, D: 3 }],
+  ];
+  it('inference max-pool in 2x2 output blocks matches float64 and the per-output form', async () => {
+    const e = ctx.e;
+    for (const [name, s] of BLOCK_CASES) {
+      const x = randomArray(s.N * s.C * s.H * s.W, 81);
+      const X = e.tensor([s.N, s.C, s.H, s.W], x);
+      const p = { k: s.K, stride: s.S, dilation: s.D };
+      const blocked = await maxPool(e, X, p).read();
+      POOL_FORWARD.perOutput = true;
+      let single: Float32Array;
+      try {
+        single = await maxPool(e, X, p).read();
+      } finally {
+        POOL_FORWARD.perOutput = false;
+      }
+      expectClose(blocked, maxPoolRef(x, s).y, 0, 1e-7, `y (${name})`);
+      expect(Array.from(blocked), name).toEqual(Array.from(single));
+      X.release();
+    }
+  });
+
+  // Non-overlapping windows run one invocation per K x K cell (writing the whole cell); the per-element
+  // form is forced for comparison. Both against float64, plain and with tanh / relu fused, with maps
+  // that K does not divide (cells past the last window hold only zeros) and K = 3.
+  const CELL_CASES: [string, PoolShape][] = [
+    CASES[0],
+    CASES[1],
+    ['3x3 stride 3, 10x13 map (one leftover row, one leftover column)', { N: 2, C: 3, H: 10, W: 13, K: 3, S: 3, D: 1 }],
+  ];
+  for (const perElement of [false, true])
+    it(`non-overlapping backward (${perElement ? 'per element' : 'per cell'}) matches float64, plain and fused`, async () => {
+      const e = ctx.e;
+      POOL_BACKWARD.perElement = perElement;
+      try {
+        for (const [name, s] of CELL_CASES) {
+          const { HO, WO } = poolOut(s);
+          const z = randomArray(s.N * s.C * s.H * s.W, 71);
+          const dy = randomArray(s.N * s.C * HO * WO, 72);
+          for (const act of ['none', 'tanh', 'relu'] as const) {
+            const x = Float64Array.from(Float32Array.from(z.map((v) => (act === 'tanh' ? Math.tanh(2 * v) : act === 'relu' ? v - 0.7 : v))));
+            const ref = maxPoolRef(x, s);
+            const X = e.tensor([s.N, s.C, s.H, s.W], x);
+            const { y, argmax } = maxPoolForward(e, X, { k: s.K });
+            const fused = act === 'none' ? undefined : { x: X, activation: act };
+            const dx = maxPoolBackward(e, e.tensor(y.shape, dy), argmax, X.shape, { k: s.K }, fused);
+            const plain = maxPoolBackwardRef(dy, ref.arg, x.length);
+            const want = plain.map((g, i) => (act === 'tanh' ? g * (1 - x[i] * x[i]) : act === 'relu' ? (x[i] > 0 ? g : 0) : g));
+            expectClose(await dx.read(), want, 1e-6, 1e-6, `dx (${name}, ${act})`);
+          }
+        }
+      } finally {
+        POOL_BACKWARD.perElement = false;
+      }
+    });
 
   it('gradient agrees with finite differences of the float64 forward', async () => {
     const e = ctx.e;
