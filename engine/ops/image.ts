@@ -146,7 +146,7 @@ function runDisk(e: Engine, m: Tensor, radius: number, OP: number, border: DiskB
       name: OP === 0 ? 'disk_mean' : 'disk_max',
       source: diskSource,
       constants: { P, H, W, RM, COUNT: count, OP, BORDER: border === 'zero' ? 0 : 1 },
-      workgroups: grid1d(P * H * W, 256),
+      workgroups: grid1d(P * H * Math.ceil(W / 4), 256),
     },
     [m, spansT, out],
   );
