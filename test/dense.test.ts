@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { dihedral } from '../engine/ops/image.js';
-import { denseMap, denseMaps, denseTileBytes, largestTile, normaliseImage, type RgbaImage } from '../src/model/dense.js';
+import { denseLogits, denseMap, denseMaps, denseTileBytes, largestTile, normaliseImage, type RgbaImage } from '../src/model/dense.js';
 import { initModel, type Model } from '../src/model/model-file.js';
 import { Network } from '../src/model/network.js';
 import { DNN1, type NetSpec } from '../src/model/spec.js';
@@ -111,6 +111,43 @@ describe('dense evaluation', () => {
     expect(progress.length).toBe(6 * 5);
     expect(progress[progress.length - 1]).toBe('30/30');
     expectClose(tiled.data, whole.data, 0, 1e-6, 'tiled vs untiled');
+  });
+
+  it('the FC head in row strips (a small buffer budget) gives exactly the one-pass logits, batch of 2', async () => {
+    const e = ctx.e;
+    for (const spec of [smallOdd, smallEven]) {
+      const model = withBiases(initModel(spec, 11), 110);
+      const net = Network.fromModel(e, model);
+      const S = spec.input.size;
+      const x = e.tensor([2, 3, 13 + S - 1, 9 + S - 1], randomArray(2 * 3 * (13 + S - 1) * (9 + S - 1), 12));
+      try {
+        const whole = await denseLogits(e, net, x).read();
+        // the widest head tensor is the first FC's im2col columns: 5 maps x 2x2 (smallOdd) or
+        // 3 maps x 3x3 (smallEven) floats a pixel, 9 pixels a row, 2 images: budgets of 1 and 3
+        // rows (the last strip of 13 rows then holds 1)
+        const width = spec === smallOdd ? 20 : 27;
+        for (const rows of [1, 3]) {
+          const copy = e.copy.bind(e);
+          let copies = 0;
+          e.copy = (...a: Parameters<typeof e.copy>) => void (copies++, copy(...a));
+          let z;
+          try {
+            z = denseLogits(e, net, x, 4 * 2 * width * 9 * rows);
+          } finally {
+            e.copy = copy;
+          }
+          // per strip: 2 images x (input maps + 2 logit planes) copies
+          const maps = spec === smallOdd ? 5 : 3;
+          expect(copies).toBe(Math.ceil(13 / rows) * 2 * (maps + 2));
+          expect(z.shape).toEqual([2, 2, 13, 9]);
+          expect(Array.from(await z.read()), `${spec.name}, ${rows} row(s) a strip`).toEqual(Array.from(whole));
+          z.release();
+        }
+      } finally {
+        x.release();
+        net.destroy();
+      }
+    }
   });
 
   it('denseMaps (same-sized images batched) equals denseMap image by image, in order, for mixed sizes and an image that needs tiles', async () => {

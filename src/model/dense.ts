@@ -17,6 +17,11 @@
 //      Each layer shrinks the map by d (k - 1); in total by S - 1, so the output is H x W and its
 //      pixel (x, y) holds exactly the logits of the patch net on the window of (x, y);
 //   4. 2-way softmax per pixel: p = 1 / (1 + exp(z0 - z1)), the mitosis probability (channel 1).
+// The FC head (the first FC layer as a conv and the 1 x 1 convs after it: DNN1's 100 units per
+// pixel, six times the 16 maps of the conv layers) runs over row strips of its input map, each
+// small enough for the buffer budget, so that its wide output never bounds the tile size: tiles are
+// as large as the conv layers' maps allow (4 tiles for a 2084 x 2084 field on a 128 MiB binding
+// instead of 25, so the windows' overlap is recomputed far less). Strips change no value either.
 // Images of any size (that fit in host memory) are cut into tiles of one shape (the last ones
 // shifted back to end at the border, overlapping their neighbours) whose padded inputs overlap by
 // at least S - 1, so that no tensor exceeds the adapter's buffer limits; tiles change no value. Each tile's
@@ -79,9 +84,10 @@ export function normaliseImage(image: RgbaImage, norm: Normalisation): Float32Ar
 
 /**
  * The dense form of the net on x [N, C, h + S - 1, w + S - 1] (an input already padded by the
- * window): logits [N, 2, h, w]. x is not released.
+ * window): logits [N, 2, h, w]. x is not released. `maxBytes` (default maxTensorBytes(e)) bounds
+ * the FC head's tensors (it runs in row strips that fit).
  */
-export function denseLogits(e: Engine, net: Network, x: Tensor): Tensor {
+export function denseLogits(e: Engine, net: Network, x: Tensor, maxBytes = maxTensorBytes(e)): Tensor {
   const spec = net.spec;
   const S = spec.input.size;
   const [N, C, Hp, Wp] = x.shape;
@@ -90,9 +96,8 @@ export function denseLogits(e: Engine, net: Network, x: Tensor): Tensor {
   }
   let d = 1;
   let cur = x;
-  let flat = false;
-  spec.layers.forEach((l, li) => {
-    const s = net.shapes[li];
+  for (let li = 0; li < spec.layers.length; li++) {
+    const l = spec.layers[li];
     let y: Tensor;
     if (l.type === 'conv') {
       const p = net.params[net.paramIndex[li]];
@@ -101,22 +106,81 @@ export function denseLogits(e: Engine, net: Network, x: Tensor): Tensor {
       y = maxPool(e, cur, { k: l.k, stride: 1, dilation: d });
       d *= l.k;
     } else {
-      const p = net.params[net.paramIndex[li]];
-      // the first FC sees s x s maps spaced d apart; later FCs see one vector per pixel
-      const K = flat ? 1 : s.inSize;
-      const w = p.weight.view([l.units, s.inMaps, K, K]);
-      y = conv2dForward(e, cur, w, p.bias, { dilation: flat ? 1 : d, activation: net.activationOf(li) });
-      flat = true;
+      y = denseHead(e, net, li, cur, d, maxBytes);
+      li = spec.layers.length; // the head ran every remaining (FC) layer
     }
     if (cur !== x) cur.release();
     cur = y;
-  });
+  }
   const want = [N, 2, Hp - S + 1, Wp - S + 1];
   if (cur.shape.join() !== want.join()) throw new Error(`denseLogits: internal error, output [${cur.shape}] instead of [${want}]`);
   return cur;
 }
 
-/** Bytes of the largest tensor the dense form of `spec` makes for an h x w output tile (batch 1). */
+/** The FC layers from `first` on, as convs (the first sees its s x s input maps spaced d apart,
+ * later ones one vector per pixel), on one [N, C, Hi, Wi] map. */
+function headLayers(e: Engine, net: Network, first: number, x: Tensor, d: number): Tensor {
+  let cur = x;
+  for (let li = first; li < net.spec.layers.length; li++) {
+    const l = net.spec.layers[li];
+    if (l.type !== 'fc') throw new Error(`denseLogits: layer ${li} (${l.type}) follows an FC layer`);
+    const s = net.shapes[li];
+    const p = net.params[net.paramIndex[li]];
+    const K = li === first ? s.inSize : 1;
+    const w = p.weight.view([l.units, s.inMaps, K, K]);
+    const y = conv2dForward(e, cur, w, p.bias, { dilation: li === first ? d : 1, activation: net.activationOf(li) });
+    if (cur !== x) cur.release();
+    cur = y;
+  }
+  return cur;
+}
+
+/** Floats per output pixel of the widest FC-head tensor (an FC output, or the im2col columns of
+ * the first FC layer as a matrix product: C * s * s per pixel). */
+function headWidth(spec: NetSpec): number {
+  let most = 0;
+  let first = true;
+  for (const s of layerShapes(spec)) {
+    if (s.layer.type !== 'fc') continue;
+    most = Math.max(most, s.maps, first ? s.inMaps * s.inSize * s.inSize : 0);
+    first = false;
+  }
+  return most;
+}
+
+/**
+ * The FC head of the dense form (layers `first`.. on the map x [N, C, Hi, Wi], the first FC's input
+ * spaced d apart): the logits [N, 2, HO, WO], computed in strips of output rows whose tensors fit
+ * `maxBytes` (each strip's input rows copied out of x, its logits copied into place). Every output
+ * pixel depends only on its own window, so the strips give exactly the values of one pass.
+ */
+function denseHead(e: Engine, net: Network, first: number, x: Tensor, d: number, maxBytes: number): Tensor {
+  const [N, C, Hi, Wi] = x.shape;
+  const K = net.shapes[first].inSize;
+  const reach = d * (K - 1);
+  const HO = Hi - reach, WO = Wi - reach;
+  const width = headWidth(net.spec);
+  const rows = Math.max(1, Math.floor(maxBytes / (4 * N * width * WO)));
+  if (rows >= HO) return headLayers(e, net, first, x, d);
+  const outC = net.shapes[net.shapes.length - 1].maps;
+  const out = e.empty([N, outC, HO, WO]);
+  for (let r0 = 0; r0 < HO; r0 += rows) {
+    const h = Math.min(rows, HO - r0);
+    const strip = e.empty([N, C, h + reach, Wi]);
+    for (let n = 0; n < N; n++)
+      for (let c = 0; c < C; c++) e.copy(x, strip, ((n * C + c) * Hi + r0) * Wi, (n * C + c) * (h + reach) * Wi, (h + reach) * Wi);
+    const z = headLayers(e, net, first, strip, d);
+    strip.release();
+    for (let n = 0; n < N; n++)
+      for (let c = 0; c < outC; c++) e.copy(z, out, (n * outC + c) * h * WO, ((n * outC + c) * HO + r0) * WO, h * WO);
+    z.release();
+  }
+  return out;
+}
+
+/** Bytes of the largest tensor the dense form of `spec` makes for an h x w output tile (batch 1):
+ * the input and the conv and pool layers' maps, and the FC head's tensors for one output row
+ * (the head runs in row strips, see denseHead). */
 export function denseTileBytes(spec: NetSpec, h: number, w: number): number {
   const S = spec.input.size;
   let H = h + S - 1;
@@ -126,13 +190,16 @@ export function denseTileBytes(spec: NetSpec, h: number, w: number): number {
   let flat = false;
   for (const s of layerShapes(spec)) {
     const l = s.layer;
-    const K = l.type === 'fc' ? (flat ? 1 : s.inSize) : l.k;
-    const dil = l.type === 'fc' && flat ? 1 : d;
-    H -= dil * (K - 1);
-    W -= dil * (K - 1);
+    if (l.type === 'fc') {
+      if (!flat) most = Math.max(most, headWidth(spec) * (W - d * (s.inSize - 1)));
+      flat = true;
+      continue;
+    }
+    const K = l.k;
+    H -= d * (K - 1);
+    W -= d * (K - 1);
     most = Math.max(most, s.maps * H * W);
     if (l.type === 'maxpool') d *= l.k;
-    if (l.type === 'fc') flat = true;
   }
   return most * 4;
 }
@@ -296,7 +363,7 @@ export async function denseMap(e: Engine, model: Model, image: RgbaImage, opts: 
         const iw = tw + S - 1;
         const input = e.tensor([1, 3, ih, iw], tileInput(rgba, lut, map, y0, x0, ih, iw, R));
         // 3. the net
-        const z = denseLogits(e, net, input);
+        const z = denseLogits(e, net, input, maxBytes);
         input.release();
         const zz = await z.read();
         z.release();
@@ -363,7 +430,7 @@ export async function denseMaps(
         const data = new Float32Array(batch.length * 3 * ih * iw);
         batch.forEach((i, k) => data.set(tileInput(images[i].data, lut, map, 0, 0, ih, iw, R), k * 3 * ih * iw));
         const input = e.tensor([batch.length, 3, ih, iw], data);
-        const z = denseLogits(e, net, input);
+        const z = denseLogits(e, net, input, maxBytes);
         input.release();
         const zz = await z.read();
         z.release();
