@@ -122,10 +122,10 @@ describe('dense evaluation', () => {
       const x = e.tensor([2, 3, 13 + S - 1, 9 + S - 1], randomArray(2 * 3 * (13 + S - 1) * (9 + S - 1), 12));
       try {
         const whole = await denseLogits(e, net, x).read();
-        // the widest head tensor is the first FC's im2col columns: 5 maps x 2x2 (smallOdd) or
-        // 3 maps x 3x3 (smallEven) floats a pixel, 9 pixels a row, 2 images: budgets of 1 and 3
-        // rows (the last strip of 13 rows then holds 1)
-        const width = spec === smallOdd ? 20 : 27;
+        // the widest head tensor is the first FC's output, 6 (smallOdd) or 5 (smallEven) floats a
+        // pixel (its inputs, 20 and 27 taps, run as a direct conv), 9 pixels a row, 2 images:
+        // budgets of 1 and 3 rows (the last strip of 13 rows then holds 1)
+        const width = spec === smallOdd ? 6 : 5;
         for (const rows of [1, 3]) {
           const copy = e.copy.bind(e);
           let copies = 0;

@@ -57,8 +57,8 @@ export const CONV_TILE = {
    * buffer when they fit in 64 KiB, else storage), or either forced (tests, A/B benchmarks). */
   weights: 'auto' as 'auto' | 'uniform' | 'storage',
   /** The forms that share loads through the subgroup (conv2d_forward_subgroup.wgsl,
-   * conv2d_backward_input_subgroup.wgsl from 8 input channels on, conv2d_backward_weight_subgroup.wgsl;
-   * kernels up to 4x4): 'auto' (see useSubgroups), 'always' where they apply (an error on a device
+   * conv2d_backward_input_subgroup.wgsl from 8 input channels on, both for kernels up to 4x4;
+   * conv2d_backward_weight_subgroup.wgsl): 'auto' (see useSubgroups), 'always' where they apply (an error on a device
    * without subgroups of >= 8 lanes), 'never' (tests, A/B benchmarks). */
   subgroups: 'auto' as 'auto' | 'always' | 'never',
 };
@@ -103,13 +103,13 @@ function useGemm(e: Engine, d: ReturnType<typeof dims>): boolean {
 
 /**
  * Whether the forward, backward-input and backward-weight run in their subgroup forms
- * (conv2d_*_subgroup.wgsl): on CPU adapters whose subgroups have at least 8 lanes, for kernels up to
- * 4x4 (their taps are written out). Measured on lavapipe (docs/PERFORMANCE.md): 1.5-3x the plain
- * forms at DNN1's shapes. GPUs read shared values from their caches and keep the plain forms until
- * one is measured.
+ * (conv2d_*_subgroup.wgsl): on CPU adapters whose subgroups have at least 8 lanes; the forward and
+ * backward-input for kernels up to 4x4 (their taps are written out; `maxK`). Measured on lavapipe
+ * (docs/PERFORMANCE.md): 1.5-3x the plain forms at DNN1's shapes. GPUs read shared values from
+ * their caches and keep the plain forms until one is measured.
  */
-function useSubgroups(e: Engine, d: ReturnType<typeof dims>): boolean {
-  if (CONV_TILE.subgroups === 'never' || d.K > 4 || !subgroupsUsable(e)) {
+function useSubgroups(e: Engine, d: ReturnType<typeof dims>, maxK = 4): boolean {
+  if (CONV_TILE.subgroups === 'never' || d.K > maxK || !subgroupsUsable(e)) {
     if (CONV_TILE.subgroups === 'always' && !subgroupsUsable(e)) throw new Error(`conv2d: CONV_TILE.subgroups is 'always' but ${e.adapterName} has no subgroups of >= 8 invocations`);
     return false;
   }
@@ -244,7 +244,7 @@ export function conv2dBackwardWeight(e: Engine, x: Tensor, g: Tensor, K: number,
   const dw = e.empty([COUT, CIN, K, K]);
   const J = CIN * K * K, P = N * d.HO * d.WO;
   let S: number, part: Tensor;
-  if (useSubgroups(e, d)) {
+  if (useSubgroups(e, d, Infinity)) {
     // 16 channels x TJ columns per invocation, workgroups of 8 column tiles of one split
     const TJ = subgroupColumnTile(J);
     const xGroups = Math.ceil(Math.ceil(J / TJ) / 8), coBlocks = Math.ceil(COUT / 16);

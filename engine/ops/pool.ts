@@ -72,7 +72,6 @@ export const POOL_BACKWARD = { perElement: false };
  * (x = the pool's input, the output of activation `fused.activation`), dx is also multiplied by
  * that activation's derivative: the gradient of the pre-activation, in one pass.
  */
-
 export function maxPoolBackward(
   e: Engine, dy: Tensor, argmax: Tensor, inputShape: readonly number[], p: PoolParams,
   fused?: { x: Tensor; activation: Activation },

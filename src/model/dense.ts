@@ -135,14 +135,16 @@ function headLayers(e: Engine, net: Network, first: number, x: Tensor, d: number
   return cur;
 }
 
-/** Floats per output pixel of the widest FC-head tensor (an FC output, or the im2col columns of
- * the first FC layer as a matrix product: C * s * s per pixel). */
+/** Floats per output pixel of the widest FC-head tensor: an FC output, or the im2col columns of
+ * the first FC layer (C * s * s per pixel) where it runs as a matrix product, which conv2dForward
+ * chooses only when those are no more than its units (engine/ops/conv2d.ts useGemm). */
 function headWidth(spec: NetSpec): number {
   let most = 0;
   let first = true;
   for (const s of layerShapes(spec)) {
     if (s.layer.type !== 'fc') continue;
-    most = Math.max(most, s.maps, first ? s.inMaps * s.inSize * s.inSize : 0);
+    const taps = s.inMaps * s.inSize * s.inSize;
+    most = Math.max(most, s.maps, first && taps <= s.maps ? taps : 0);
     first = false;
   }
   return most;
