@@ -148,6 +148,37 @@ function sample(n: number, count: number, seed: number): number[] {
   return [...new Set(Array.from(r, Math.floor))].slice(0, count);
 }
 
+// The subgroup register form reads B's 8 columns as two vec4s when N is a multiple of 8 and B is
+// not transposed: against the scalar reads and float64 (N = 40: five column blocks in one partial
+// workgroup; odd M and K; with a row bias and tanh, as the dense FC1).
+it('matmul (registers, subgroups) with B read as vec4s equals the scalar reads and float64', async () => {
+  const e = ctx.e;
+  const before = { ...MATMUL_FORM };
+  Object.assign(MATMUL_FORM, { form: 'registers', subgroups: 'auto' });
+  try {
+    const M = 13, K = 9, N = 40;
+    const a = randomArray(M * K, 91), b = randomArray(K * N, 92), bias = randomArray(M, 93);
+    const A = e.tensor([M, K], a), B = e.tensor([K, N], b), Bias = e.tensor([M], bias);
+    const run = async (scalarB: boolean) => {
+      MATMUL_FORM.scalarB = scalarB;
+      return matmul(e, A, B, { bias: Bias, biasRows: true, activation: 'tanh' }).read();
+    };
+    const vec = await run(false), scalar = await run(true);
+    expect(Array.from(vec)).toEqual(Array.from(scalar));
+    const want = new Float64Array(M * N);
+    for (let m = 0; m < M; m++)
+      for (let n = 0; n < N; n++) {
+        let z = bias[m];
+        for (let k = 0; k < K; k++) z += a[m * K + k] * b[k * N + n];
+        want[m * N + n] = Math.tanh(z);
+      }
+    expectClose(vec, want, 1e-5, 1e-6, 'C');
+  } finally {
+    Object.assign(MATMUL_FORM, before);
+    delete MATMUL_FORM.scalarB;
+  }
+});
+
 describe('linear layer', () => {
   // y = act(x w^T + b) with batch N = 37, In = 71, Out = 53; the input is given as NCHW maps
   // [37, 1, 71, 1] for tanh (flattened per sample). Loss L = sum(r * y) for a fixed random r, so dy = r.

@@ -28,11 +28,35 @@ const TILE = 64;
  * barriers: measured faster on lavapipe, docs/PERFORMANCE.md) or 'auto' (registers on CPU adapters,
  * unless M needs more than 65535 row blocks of 8: then tiled).
  * `subgroups`: the register form with op(A) shared through the subgroup (matmul_registers_subgroup.wgsl):
- * 'auto' where the device has subgroups of >= 8 lanes, 'always' (an error without them) or 'never'.
+ * 'auto' where the device has subgroups of >= 8 lanes, 'always' (an error without them) or 'never';
+ * it reads B as vec4s where N is a multiple of 8 and B is not transposed (`scalarB` forbids that: tests).
  * Tests set both to check every form on one adapter.
  */
-export const MATMUL_FORM: { form: 'auto' | 'tiled' | 'registers'; subgroups: 'auto' | 'always' | 'never' } = { form: 'auto', subgroups: 'auto' };
+export const MATMUL_FORM: { form: 'auto' | 'tiled' | 'registers'; subgroups: 'auto' | 'always' | 'never'; scalarB?: boolean } = { form: 'auto', subgroups: 'auto' };
 const REG_TM = 8, REG_TN = 8, REG_WG = 64;
+
+/** The subgroup register form with B's 8 columns read as two vec4s (B not transposed, N a
+ * multiple of 8): the two places the shader marks "B as vec4s" rewritten, checked at load. */
+function vec4BForm(source: string): string {
+  const decl = '@group(0) @binding(1) var<storage, read> B: array<f32>;   // B as vec4s: array<vec4f>';
+  const loop = `    // B as vec4s: the 8 values are B[(k * N + bn * TN) / 4 + 0, 1]
+    for (var j = 0u; j < TN; j++) {
+      let bv = B[bo[j] + k * bk];
+      for (var i = 0u; i < TM; i++) { acc[i * TN + j] = fma(av[i], bv, acc[i * TN + j]); }
+    }`;
+  if (!source.includes(decl) || !source.includes(loop)) throw new Error('matmul: matmul_registers_subgroup.wgsl no longer marks its B reads');
+  return source.replace(decl, '@group(0) @binding(1) var<storage, read> B: array<vec4f>;').replace(
+    loop,
+    `    let q = (k * N + bn * TN) / 4u;
+    let b0 = B[q];
+    let b1 = B[q + 1u];
+    for (var j = 0u; j < 4u; j++) {
+      for (var i = 0u; i < TM; i++) { acc[i * TN + j] = fma(av[i], b0[j], acc[i * TN + j]); }
+      for (var i = 0u; i < TM; i++) { acc[i * TN + j + 4u] = fma(av[i], b1[j], acc[i * TN + j + 4u]); }
+    }`,
+  );
+}
+const REGISTERS_SUBGROUP_VEC4B = vec4BForm(registersSubgroupSource);
 const MAX_GROUPS = 65535;
 
 function dims2(t: Tensor, what: string): [number, number] {
@@ -61,8 +85,10 @@ function matmulInto(e: Engine, a: Tensor, b: Tensor, p: MatmulParams, M: number,
     const [gx, gy] = grid1d(ceilDiv(N, REG_TN), REG_WG);
     if (MATMUL_FORM.subgroups === 'always' && !subgroupsUsable(e)) throw new Error(`matmul: MATMUL_FORM.subgroups is 'always' but ${e.adapterName} has no subgroups of >= 8 invocations`);
     const sg = MATMUL_FORM.subgroups !== 'never' && subgroupsUsable(e);
+    const vec4B = sg && !p.transB && N % 8 === 0 && !MATMUL_FORM.scalarB;
+    const source = vec4B ? REGISTERS_SUBGROUP_VEC4B : sg ? registersSubgroupSource : registersSource;
     e.run(
-      { name: sg ? 'matmul_registers_subgroup' : 'matmul_registers', source: sg ? registersSubgroupSource : registersSource, constants: { ...constants, WG: REG_WG }, workgroups: [gx, gy, rowBlocks] },
+      { name: vec4B ? 'matmul_registers_subgroup_vec4b' : sg ? 'matmul_registers_subgroup' : 'matmul_registers', source, constants: { ...constants, WG: REG_WG }, workgroups: [gx, gy, rowBlocks] },
       [a, b, p.bias ?? a, out],
     );
     return;

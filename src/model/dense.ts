@@ -162,8 +162,11 @@ function denseHead(e: Engine, net: Network, first: number, x: Tensor, d: number,
   const reach = d * (K - 1);
   const HO = Hi - reach, WO = Wi - reach;
   const width = headWidth(net.spec);
-  const rows = Math.max(1, Math.floor(maxBytes / (4 * N * width * WO)));
-  if (rows >= HO) return headLayers(e, net, first, x, d);
+  const fit = Math.max(1, Math.floor(maxBytes / (4 * N * width * WO)));
+  if (fit >= HO) return headLayers(e, net, first, x, d);
+  // strips of a multiple of 8 rows where that fits: then every strip but the last has a multiple of
+  // 8 pixels, and the register matmul of a CPU adapter reads them as vec4s
+  const rows = fit >= 8 ? fit - (fit % 8) : fit;
   const outC = net.shapes[net.shapes.length - 1].maps;
   const out = e.empty([N, outC, HO, WO]);
   for (let r0 = 0; r0 < HO; r0 += rows) {
