@@ -1,5 +1,7 @@
 // The benchmarks' flags: `--name value` read from the command line (no value after it, or another
 // flag there, is an error rather than a silent default).
+import type { SubgroupMode } from '../engine/ops/subgroups.js';
+
 const argv = process.argv.slice(2);
 
 export function flag(name: string): string | undefined {
@@ -33,7 +35,7 @@ export function convWeightsFlag(tile: { weights: 'auto' | 'uniform' | 'storage' 
 /** `--subgroups never|auto`: whether the CPU forms that share loads through the subgroup run (the
  * default where the device has subgroups of >= 8 lanes), for an A/B; every table (CONV_TILE, ...)
  * passed gets the same setting. */
-export function subgroupsFlag(tables: { subgroups: 'auto' | 'always' | 'never' }[], subgroupMinSize: number): string {
+export function subgroupsFlag(tables: { subgroups: SubgroupMode }[], subgroupMinSize: number): string {
   const v = flag('subgroups');
   if (v !== undefined) {
     if (v !== 'auto' && v !== 'never') throw new Error(`--subgroups: '${v}' is not never or auto`);

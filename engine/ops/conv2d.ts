@@ -10,10 +10,10 @@ import packWeightsSource from '../../shaders/conv2d_pack_weights.wgsl';
 import im2colSource from '../../shaders/im2col.wgsl';
 import { activationCode, type Activation } from '../activation.js';
 import { grid1d } from '../dispatch.js';
-import type { Engine, Tensor } from '../engine.js';
+import type { Engine, Program, Tensor } from '../engine.js';
 import { activationBackward } from './activation.js';
 import { matmul } from './matmul.js';
-import { subgroupsUsable } from './subgroups.js';
+import { subgroupFormsOn, type SubgroupMode } from './subgroups.js';
 
 export interface Conv2dParams {
   dilation?: number;
@@ -60,7 +60,7 @@ export const CONV_TILE = {
    * conv2d_backward_input_subgroup.wgsl from 8 input channels on, both for kernels up to 4x4;
    * conv2d_backward_weight_subgroup.wgsl): 'auto' (see useSubgroups), 'always' where they apply (an error on a device
    * without subgroups of >= 8 lanes), 'never' (tests, A/B benchmarks). */
-  subgroups: 'auto' as 'auto' | 'always' | 'never',
+  subgroups: 'auto' as SubgroupMode,
 };
 
 /** The packed-weight array the conv shaders declare: 4096 vec4s, 64 KiB, WebGPU's guaranteed
@@ -109,11 +109,7 @@ function useGemm(e: Engine, d: ReturnType<typeof dims>): boolean {
  * their caches and keep the plain forms until one is measured.
  */
 function useSubgroups(e: Engine, d: ReturnType<typeof dims>, maxK = 4): boolean {
-  if (CONV_TILE.subgroups === 'never' || d.K > maxK || !subgroupsUsable(e)) {
-    if (CONV_TILE.subgroups === 'always' && !subgroupsUsable(e)) throw new Error(`conv2d: CONV_TILE.subgroups is 'always' but ${e.adapterName} has no subgroups of >= 8 invocations`);
-    return false;
-  }
-  return CONV_TILE.subgroups === 'always' || e.isCpuAdapter;
+  return subgroupFormsOn(e, CONV_TILE.subgroups, 'conv2d', 'CONV_TILE.subgroups') && d.K <= maxK;
 }
 
 /** y = act(W cols + b) for one image: the forward as a matrix product. */
@@ -243,31 +239,20 @@ export function conv2dBackwardWeight(e: Engine, x: Tensor, g: Tensor, K: number,
   }
   const dw = e.empty([COUT, CIN, K, K]);
   const J = CIN * K * K, P = N * d.HO * d.WO;
-  let S: number, part: Tensor;
+  let S: number, program: Program;
   if (useSubgroups(e, d, Infinity)) {
     // 16 channels x TJ columns per invocation, workgroups of 8 column tiles of one split
     const TJ = subgroupColumnTile(J);
     const xGroups = Math.ceil(Math.ceil(J / TJ) / 8), coBlocks = Math.ceil(COUT / 16);
     S = Math.min(weightSplits(P, 8 * xGroups * coBlocks, e.isCpuAdapter), e.limits.maxComputeWorkgroupsPerDimension);
-    part = S > 1 ? e.empty([S, COUT, CIN, K, K]) : dw;
-    e.run(
-      { name: 'conv2d_backward_weight_subgroup', source: backwardWeightSubgroupSource, constants: { N, CIN, H, W, COUT, K, D: d.D, S, TJ }, workgroups: [xGroups, S, coBlocks] },
-      [x, g, part],
-    );
+    program = { name: 'conv2d_backward_weight_subgroup', source: backwardWeightSubgroupSource, constants: { N, CIN, H, W, COUT, K, D: d.D, S, TJ }, workgroups: [xGroups, S, coBlocks] };
   } else {
     const tiles = Math.ceil(COUT / WEIGHT_TILE.co) * Math.ceil(J / WEIGHT_TILE.j);
     S = weightSplits(P, tiles, e.isCpuAdapter);
-    part = S > 1 ? e.empty([S, COUT, CIN, K, K]) : dw;
-    e.run(
-      {
-        name: 'conv2d_backward_weight',
-        source: backwardWeightSource,
-        constants: { N, CIN, H, W, COUT, K, D: d.D, S },
-        workgroups: grid1d(tiles * S, 64),
-      },
-      [x, g, part],
-    );
+    program = { name: 'conv2d_backward_weight', source: backwardWeightSource, constants: { N, CIN, H, W, COUT, K, D: d.D, S }, workgroups: grid1d(tiles * S, 64) };
   }
+  const part = S > 1 ? e.empty([S, COUT, CIN, K, K]) : dw;
+  e.run(program, [x, g, part]);
   if (S > 1) {
     const M = COUT * CIN * K * K;
     e.run({ name: 'conv2d_backward_weight_sum', source: backwardWeightSumSource, constants: { M, S }, workgroups: grid1d(M, 64) }, [part, dw]);

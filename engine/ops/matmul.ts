@@ -5,7 +5,7 @@ import { activationCode, type Activation } from '../activation.js';
 import { ceilDiv, grid1d } from '../dispatch.js';
 import type { Engine, Tensor } from '../engine.js';
 import { activationBackward } from './activation.js';
-import { subgroupsUsable } from './subgroups.js';
+import { subgroupFormsOn, type SubgroupMode } from './subgroups.js';
 import { sumColumns } from './reduce.js';
 
 export interface MatmulParams {
@@ -28,11 +28,11 @@ const TILE = 64;
  * barriers: measured faster on lavapipe, docs/PERFORMANCE.md) or 'auto' (registers on CPU adapters,
  * unless M needs more than 65535 row blocks of 8: then tiled).
  * `subgroups`: the register form with op(A) shared through the subgroup (matmul_registers_subgroup.wgsl):
- * 'auto' where the device has subgroups of >= 8 lanes, 'always' (an error without them) or 'never';
+ * 'auto' on CPU adapters with subgroups of >= 8 lanes, 'always' (an error without them) or 'never';
  * it reads B as vec4s where N is a multiple of 8 and B is not transposed (`scalarB` forbids that: tests).
  * Tests set both to check every form on one adapter.
  */
-export const MATMUL_FORM: { form: 'auto' | 'tiled' | 'registers'; subgroups: 'auto' | 'always' | 'never'; scalarB?: boolean } = { form: 'auto', subgroups: 'auto' };
+export const MATMUL_FORM: { form: 'auto' | 'tiled' | 'registers'; subgroups: SubgroupMode; scalarB?: boolean } = { form: 'auto', subgroups: 'auto' };
 const REG_TM = 8, REG_TN = 8, REG_WG = 64;
 
 /** The subgroup register form with B's 8 columns read as two vec4s (B not transposed, N a
@@ -83,8 +83,7 @@ function matmulInto(e: Engine, a: Tensor, b: Tensor, p: MatmulParams, M: number,
     if (rowBlocks > MAX_GROUPS) throw new Error(`matmul: the register form takes at most ${MAX_GROUPS * REG_TM} rows, got M = ${M}`);
     if (M === 0 || N === 0) return;
     const [gx, gy] = grid1d(ceilDiv(N, REG_TN), REG_WG);
-    if (MATMUL_FORM.subgroups === 'always' && !subgroupsUsable(e)) throw new Error(`matmul: MATMUL_FORM.subgroups is 'always' but ${e.adapterName} has no subgroups of >= 8 invocations`);
-    const sg = MATMUL_FORM.subgroups !== 'never' && subgroupsUsable(e);
+    const sg = subgroupFormsOn(e, MATMUL_FORM.subgroups, 'matmul', 'MATMUL_FORM.subgroups');
     const vec4B = sg && !p.transB && N % 8 === 0 && !MATMUL_FORM.scalarB;
     const source = vec4B ? REGISTERS_SUBGROUP_VEC4B : sg ? registersSubgroupSource : registersSource;
     e.run(

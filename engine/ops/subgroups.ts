@@ -9,3 +9,18 @@ import type { Engine } from '../engine.js';
 export function subgroupsUsable(e: Engine): boolean {
   return e.subgroupMinSize >= 8;
 }
+
+/** A kernel table's setting for its subgroup forms: 'auto' (on CPU adapters with usable subgroups),
+ * 'always' (an error without them), 'never'. */
+export type SubgroupMode = 'auto' | 'always' | 'never';
+
+/** Whether the subgroup forms run under `mode` (`setting` names it in the error, e.g.
+ * 'CONV_TILE.subgroups'): 'always' on a device without usable subgroups throws. */
+export function subgroupFormsOn(e: Engine, mode: SubgroupMode, op: string, setting: string): boolean {
+  if (mode === 'never') return false;
+  if (!subgroupsUsable(e)) {
+    if (mode === 'always') throw new Error(`${op}: ${setting} is 'always' but ${e.adapterName} has no subgroups of >= 8 invocations`);
+    return false;
+  }
+  return mode === 'always' || e.isCpuAdapter;
+}

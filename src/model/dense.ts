@@ -107,10 +107,10 @@ export function denseLogits(e: Engine, net: Network, x: Tensor, maxBytes = maxTe
       d *= l.k;
     } else {
       y = denseHead(e, net, li, cur, d, maxBytes);
-      li = spec.layers.length; // the head ran every remaining (FC) layer
     }
     if (cur !== x) cur.release();
     cur = y;
+    if (l.type === 'fc') break; // the head ran every remaining (FC) layer
   }
   const want = [N, 2, Hp - S + 1, Wp - S + 1];
   if (cur.shape.join() !== want.join()) throw new Error(`denseLogits: internal error, output [${cur.shape}] instead of [${want}]`);
@@ -192,17 +192,15 @@ export function denseTileBytes(spec: NetSpec, h: number, w: number): number {
   let W = w + S - 1;
   let most = spec.input.channels * H * W;
   let d = 1;
-  let flat = false;
   for (const s of layerShapes(spec)) {
     const l = s.layer;
     if (l.type === 'fc') {
-      if (!flat) most = Math.max(most, headWidth(spec) * (W - d * (s.inSize - 1)));
-      flat = true;
-      continue;
+      // the head, one output row at a time; every layer from here on is an FC layer
+      most = Math.max(most, headWidth(spec) * (W - d * (s.inSize - 1)));
+      break;
     }
-    const K = l.k;
-    H -= d * (K - 1);
-    W -= d * (K - 1);
+    H -= d * (l.k - 1);
+    W -= d * (l.k - 1);
     most = Math.max(most, s.maps * H * W);
     if (l.type === 'maxpool') d *= l.k;
   }
