@@ -13,6 +13,9 @@
 // a literal lane index, so the kx taps are written out (K <= 4) and one invocation always computes
 // 16 output channels (4 vec4s) for PX pixels D apart, as conv2d_forward does with CG = 4.
 // Launch: x/y fold N * HO * D * ceil(ceil(WO / D) / PX) invocations (engine/dispatch.ts grid1d), z = CP / 16.
+// Output: two blocks at the end declare y and its store(); the engine keeps one. Where D = 1, PX = 4
+// and WO % 4 == 0 an invocation's 4 pixels are one aligned vec4 of a row and go out as 16 vec4
+// stores instead of 64 scalar ones (each store, like each load, costs a loop over the lanes).
 enable subgroups;
 
 override N: u32;
@@ -34,7 +37,6 @@ override WXB: u32 = D * QB;   // pixel blocks per output row
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<uniform> w: array<vec4f, 4096>;   // packed weights (see header)
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
 // accumulators: a{p}{g} = output channels co0 + 4g .. + 3 at pixel p (module-private, so that
 // mac() can update them; every index is fixed, so they stay in registers)
@@ -43,9 +45,16 @@ var<private> a10: vec4f; var<private> a11: vec4f; var<private> a12: vec4f; var<p
 var<private> a20: vec4f; var<private> a21: vec4f; var<private> a22: vec4f; var<private> a23: vec4f;
 var<private> a30: vec4f; var<private> a31: vec4f; var<private> a32: vec4f; var<private> a33: vec4f;
 
+// tanh from one exp, exact to ~1e-7: (1 - e^-2|v|) / (1 + e^-2|v|) never overflows, and costs half the built-in's usual (e^v - e^-v) / (e^v + e^-v) on CPU adapters
 fn act(v: f32) -> f32 {
-  if (ACT == 1u) { return tanh(v); }
+  if (ACT == 1u) { let t = exp(-2.0 * abs(v)); return sign(v) * (1.0 - t) / (1.0 + t); }
   if (ACT == 2u) { return max(v, 0.0); }
+  return v;
+}
+
+fn act4(v: vec4f) -> vec4f {
+  if (ACT == 1u) { let t = exp(-2.0 * abs(v)); return sign(v) * (1.0 - t) / (1.0 + t); }
+  if (ACT == 2u) { return max(v, vec4f(0.0)); }
   return v;
 }
 
@@ -63,15 +72,6 @@ fn slide(xs: vec4f, v: f32) -> vec4f {
   if (PX == 2u) { return vec4f(xs.y, v, 0.0, 0.0); }
   if (PX == 3u) { return vec4f(xs.y, xs.z, v, 0.0); }
   return vec4f(xs.y, xs.z, xs.w, v);
-}
-
-fn put(n: u32, co: u32, oy: u32, ox: u32, v: vec4f) {
-  if (ox >= WO) { return; }
-  let o = ((n * COUT + co) * HO + oy) * WO + ox;
-  let plane = HO * WO;
-  for (var j = 0u; j < 4u; j++) {
-    if (co + j < COUT) { y[o + j * plane] = act(v[j] + b[co + j]); }
-  }
 }
 
 @compute @workgroup_size(WG)
@@ -121,6 +121,22 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     }
   }
   if (t0 >= total) { return; }
+  store(n, co0, oy, ox0);
+}
+
+// ---- y as scalars (engine/ops/conv2d.ts keeps this block or the next, never both) ----
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+fn put(n: u32, co: u32, oy: u32, ox: u32, v: vec4f) {
+  if (ox >= WO) { return; }
+  let o = ((n * COUT + co) * HO + oy) * WO + ox;
+  let plane = HO * WO;
+  for (var j = 0u; j < 4u; j++) {
+    if (co + j < COUT) { y[o + j * plane] = act(v[j] + b[co + j]); }
+  }
+}
+
+fn store(n: u32, co0: u32, oy: u32, ox0: u32) {
   for (var p = 0u; p < PX; p++) {
     let ox = ox0 + p * D;
     var q0 = a00; var q1 = a01; var q2 = a02; var q3 = a03;
@@ -133,3 +149,24 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     put(n, co0 + 12u, oy, ox, q3);
   }
 }
+
+// ---- y as vec4s: where D = 1, PX = 4 and WO % 4 == 0 (the 4 pixels of an invocation are one aligned vec4 of a row) ----
+@group(0) @binding(3) var<storage, read_write> y: array<vec4f>;
+
+// channels co .. co + 3 from their accumulators at pixels 0..3 (a{p}{g}, g fixed)
+fn put4(o: u32, co: u32, p0: vec4f, p1: vec4f, p2: vec4f, p3: vec4f) {
+  let plane = HO * WO;
+  for (var j = 0u; j < 4u; j++) {
+    if (co + j < COUT) { y[(o + j * plane) / 4u] = act4(vec4f(p0[j], p1[j], p2[j], p3[j]) + b[co + j]); }
+  }
+}
+
+fn store(n: u32, co0: u32, oy: u32, ox0: u32) {
+  let o = ((n * COUT + co0) * HO + oy) * WO + ox0;
+  let plane = HO * WO;
+  put4(o, co0, a00, a10, a20, a30);
+  put4(o + 4u * plane, co0 + 4u, a01, a11, a21, a31);
+  put4(o + 8u * plane, co0 + 8u, a02, a12, a22, a32);
+  put4(o + 12u * plane, co0 + 12u, a03, a13, a23, a33);
+}
+// ---- end of y ----

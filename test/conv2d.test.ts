@@ -99,6 +99,46 @@ describe('conv2d', () => {
       }
     });
 
+  // The subgroup forward's two output blocks (CONV_TILE.vec4Stores): where an invocation's 4 pixels
+  // are one aligned vec4 of a row (dilation 1, WO % 4 == 0) it stores them as vec4s. Widths of 1, 2
+  // and 3 vec4s, channel blocks full and partial (Cout 20: the second block holds 4 channels), each
+  // activation: the same values as the scalar stores, bit for bit, and as float64.
+  const VEC4_CASES: [string, ConvShape, Act][] = [
+    ['DNN1 5² layer (16->16, 2x2), output width 4', { N: 3, CIN: 16, H: 5, W: 5, COUT: 16, K: 2, D: 1 }, 'tanh'],
+    ['Cin 3, 2x2, output width 12', { N: 2, CIN: 3, H: 9, W: 13, COUT: 16, K: 2, D: 1 }, 'relu'],
+    ['Cout 20, 4x4, output width 8', { N: 2, CIN: 5, H: 7, W: 11, COUT: 20, K: 4, D: 1 }, 'none'],
+  ];
+  it('the subgroup forward stores as vec4s exactly what it stores as scalars (CONV_TILE.vec4Stores)', async () => {
+    const e = ctx.e;
+    CONV_TILE.subgroups = 'always';
+    try {
+      for (const [name, s, act] of VEC4_CASES) {
+        const x = randomArray(s.N * s.CIN * s.H * s.W, 61);
+        const w = randomArray(s.COUT * s.CIN * s.K * s.K, 62, -0.5, 0.5);
+        const b = randomArray(s.COUT, 63, -0.2, 0.2);
+        const X = e.tensor([s.N, s.CIN, s.H, s.W], x), Wt = e.tensor([s.COUT, s.CIN, s.K, s.K], w), B = e.tensor([s.COUT], b);
+        if (!subgroupsUsable(e)) {
+          expect(() => conv2dForward(e, X, Wt, B, { dilation: s.D, activation: act })).toThrow(/no subgroups of >= 8/);
+          for (const t of [X, Wt, B]) t.release();
+          continue;
+        }
+        const outs: Float32Array[] = [];
+        for (const vec4 of [true, false]) {
+          CONV_TILE.vec4Stores = vec4;
+          const Y = conv2dForward(e, X, Wt, B, { dilation: s.D, activation: act });
+          outs.push(await Y.read());
+          Y.release();
+        }
+        expectClose(outs[0], conv2dRef(x, w, b, s, act).y, 1e-5, 1e-5, `y (${name})`);
+        expect(outs[0], name).toEqual(outs[1]);
+        for (const t of [X, Wt, B]) t.release();
+      }
+    } finally {
+      CONV_TILE.subgroups = 'auto';
+      CONV_TILE.vec4Stores = true;
+    }
+  });
+
   // The backward-input's subgroup form (16 input channels per invocation, used from 8 input channels
   // on): one and two channel blocks (the second partial), K 2..4, dilation 2, PX 1..4 on one case.
   const BACKWARD_INPUT_CASES: [string, ConvShape][] = [

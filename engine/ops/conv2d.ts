@@ -61,6 +61,10 @@ export const CONV_TILE = {
    * conv2d_backward_weight_subgroup.wgsl): 'auto' (see useSubgroups), 'always' where they apply (an error on a device
    * without subgroups of >= 8 lanes), 'never' (tests, A/B benchmarks). */
   subgroups: 'auto' as SubgroupMode,
+  /** The subgroup forward stores its 4 pixels as one vec4 per channel where they are an aligned
+   * vec4 of the row (dilation 1, 4 pixels, WO a multiple of 4); false forces the scalar stores
+   * (tests, A/B benchmarks). */
+  vec4Stores: true,
 };
 
 /** The packed-weight array the conv shaders declare: 4096 vec4s, 64 KiB, WebGPU's guaranteed
@@ -82,9 +86,21 @@ function weightBindings(source: string): { uniform: string; storage: string } {
   return { uniform: source, storage: source.replace(UNIFORM_WEIGHTS, STORAGE_WEIGHTS) };
 }
 const FORWARD = weightBindings(forwardSource);
-const FORWARD_SUBGROUP = weightBindings(forwardSubgroupSource);
+const FORWARD_SUBGROUP = weightBindings(outputForm(forwardSubgroupSource, 'scalars'));
+const FORWARD_SUBGROUP_VEC4 = weightBindings(outputForm(forwardSubgroupSource, 'vec4s'));
 const BACKWARD_INPUT = weightBindings(backwardInputSource);
 const BACKWARD_INPUT_SUBGROUP = weightBindings(backwardInputSubgroupSource);
+
+/** The subgroup forward with one of its two output blocks ("y as scalars", "y as vec4s"): the
+ * shader holds both, each declaring y and its store(); one is cut out, checked at load. */
+function outputForm(source: string, form: 'scalars' | 'vec4s'): string {
+  const marks = ['// ---- y as scalars', '// ---- y as vec4s', '// ---- end of y'].map((m) => source.indexOf(m));
+  if (marks.some((m) => m < 0) || !(marks[0] < marks[1] && marks[1] < marks[2])) {
+    throw new Error('conv2d: conv2d_forward_subgroup.wgsl no longer marks its two output blocks');
+  }
+  const [scalars, vec4s, end] = marks;
+  return form === 'scalars' ? source.slice(0, vec4s) + source.slice(end) : source.slice(0, scalars) + source.slice(vec4s);
+}
 
 /**
  * Whether the forward runs as im2col + the matrix product (shaders/im2col.wgsl, then
@@ -162,14 +178,15 @@ export function conv2dForward(e: Engine, x: Tensor, w: Tensor, b: Tensor, p: Con
   // the subgroup form always computes 16 channels (CG = 4) per invocation
   const { CG, PX } = subgroup ? { CG: 4, PX: (d.D > 1 ? CONV_TILE.dilated : CONV_TILE).PX } : d.D > 1 ? CONV_TILE.dilated : CONV_TILE;
   const cb = 4 * CG, blocks = Math.ceil(d.COUT / cb);
-  const { packed, source } = packWeights(e, w, true, blocks * cb, subgroup ? FORWARD_SUBGROUP : FORWARD);
+  const vec4 = subgroup && CONV_TILE.vec4Stores && d.D === 1 && PX === 4 && d.WO % 4 === 0;
+  const { packed, source } = packWeights(e, w, true, blocks * cb, vec4 ? FORWARD_SUBGROUP_VEC4 : subgroup ? FORWARD_SUBGROUP : FORWARD);
   const y = e.empty([d.N, d.COUT, d.HO, d.WO]);
   // pixel blocks per output row: D residue classes of ceil(WO / D) columns, PX per block (the shader's WXB)
   const rowBlocks = d.D * Math.ceil(Math.ceil(d.WO / d.D) / PX);
   const [gx, gy] = grid1d(d.N * d.HO * rowBlocks, 64);
   const constants: Record<string, number> = { N: d.N, CIN: d.CIN, H: d.H, W: d.W, COUT: d.COUT, K: d.K, D: d.D, ACT: activationCode(p.activation ?? 'none'), PX };
   if (!subgroup) constants.CG = CG;
-  e.run({ name: subgroup ? 'conv2d_forward_subgroup' : 'conv2d_forward', source, constants, workgroups: [gx, gy, blocks] }, [x, packed, b, y]);
+  e.run({ name: vec4 ? 'conv2d_forward_subgroup_vec4' : subgroup ? 'conv2d_forward_subgroup' : 'conv2d_forward', source, constants, workgroups: [gx, gy, blocks] }, [x, packed, b, y]);
   packed.release();
   return y;
 }
