@@ -1,10 +1,11 @@
-// npm run bench:kernels [-- --batch 256 --reps 3 --only conv --dense 700 --mini-batch 64 --subgroups never]
+// npm run bench:kernels [-- --batch 256 --reps 3 --only conv --dense 700 --mini-batch 64 --subgroups never --min-ms 300]
 // Throughput of every kernel at the shapes of DNN1 (Cireşan et al. 2013, Table 1) at batch 256,
 // of the small nets (mini20x/compact20x on 31x31 windows) and of the dense detection form
 // (batch 1, a big map, dilations 1..16), printed with the adapter it ran on. First it measures
 // the adapter's ceilings: an FMA-only kernel (GFLOP/s) and a copy kernel (GB/s); every row also
 // prints its rate as a % of that ceiling. `--only a,b` keeps the rows whose kernel name contains
-// one of the words (the ceilings always run). A benchmark, not a test: it asserts nothing.
+// one of the words (the ceilings always run). Each row is the mean of at least --reps calls
+// spanning at least --min-ms. A benchmark, not a test: it asserts nothing.
 import type { Activation } from '../engine/activation.js';
 import type { Engine, Tensor } from '../engine/engine.js';
 import { createNodeEngine } from '../engine/node.js';
@@ -47,14 +48,22 @@ interface Row {
   rate: string;
 }
 
+// Mean time of one call: at least `reps` calls and at least MIN_SPAN_MS of them, recorded back to
+// back and synced once, so that a sync's fixed cost (~0.1-6 ms here) does not swamp a small kernel.
+const MIN_SPAN_MS = flag('min-ms', 300);
 async function time(e: Engine, reps: number, body: () => Tensor[] | void): Promise<number> {
-  const warm = body();
-  await e.sync();
-  warm?.forEach((t) => t.release());
+  const once = async () => {
+    const t0 = performance.now();
+    body()?.forEach((t) => t.release());
+    await e.sync();
+    return performance.now() - t0;
+  };
+  await once(); // compiles the pipelines
+  const n = Math.max(reps, Math.min(2000, Math.ceil(MIN_SPAN_MS / Math.max(await once(), 1e-3))));
   const t0 = performance.now();
-  for (let r = 0; r < reps; r++) body()?.forEach((t) => t.release());
+  for (let r = 0; r < n; r++) body()?.forEach((t) => t.release());
   await e.sync();
-  return (performance.now() - t0) / reps;
+  return (performance.now() - t0) / n;
 }
 
 const e = await createNodeEngine();
