@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { createNodeEngine } from '../engine/node.js';
 import { detectMitoses, PRESETS, type Preset } from '../src/detect/detector.js';
 import { writeReport } from '../src/detect/report.js';
+import { scoreText } from '../src/detect/results.js';
 import { f1ThresholdSvg, prCurveSvg } from '../src/eval/plots.js';
 import { bestThreshold, CONTEST_RADIUS_UM, contestRadiusPx, defaultThresholds, matchDetections, sweepThresholds } from '../src/eval/score.js';
 import { encodePng } from '../src/io/image.js';
@@ -137,7 +138,7 @@ export async function run(argv: string[]): Promise<void> {
   );
   await writeFileAtomic(
     join(outDir, 'candidates.csv'),
-    'x,y,score,tp\n' + candidates.map((d, i) => `${d.x},${d.y},${d.score.toFixed(6)},${cand.tp[i] ? 1 : 0}`).join('\n') + (candidates.length ? '\n' : ''),
+    'x,y,score,tp\n' + candidates.map((d, i) => `${d.x},${d.y},${scoreText(d.score)},${cand.tp[i] ? 1 : 0}`).join('\n') + (candidates.length ? '\n' : ''),
   );
   const title = `demo field ${size}x${size} (seed ${seed}), ${model.spec.name} ${preset}`;
   await writeFileAtomic(join(outDir, 'pr.svg'), prCurveSvg(sweep, { title: `Precision-recall, ${title}`, chosenThreshold: threshold }));

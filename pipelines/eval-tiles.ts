@@ -8,6 +8,7 @@
 // mitotic and red when not).
 import { join, relative } from 'node:path';
 import { createNodeEngine } from '../engine/node.js';
+import { scoreText } from '../src/detect/results.js';
 import { detectMitoses, type Preset } from '../src/detect/detector.js';
 import { assembleGallery, galleryCropPx, galleryTile, type GalleryTile } from '../src/eval/gallery.js';
 import { rocCurveSvg } from '../src/eval/plots.js';
@@ -91,7 +92,7 @@ export async function evaluateTiles(root: string, o: TileEvalOptions): Promise<v
   };
   const json = JSON.stringify(summary, (_, v) => (typeof v === 'number' && Number.isNaN(v) ? null : v), 2);
   await writeFileAtomic(join(o.outDir, 'scores.json'), json + '\n');
-  const csv = 'tile,label,score,detections_above_t\n' + rows.map((r) => `${JSON.stringify(relative(root, r.path))},${r.label},${r.score.toFixed(6)},${r.above}`).join('\n') + '\n';
+  const csv = 'tile,label,score,detections_above_t\n' + rows.map((r) => `${JSON.stringify(relative(root, r.path))},${r.label},${scoreText(r.score)},${r.above}`).join('\n') + '\n';
   await writeFileAtomic(join(o.outDir, 'tiles.csv'), csv);
   const written = ['scores.json', 'tiles.csv'];
   if (curve.length) {

@@ -14,6 +14,7 @@
 import { basename, join, resolve } from 'node:path';
 import type { Engine } from '../engine/engine.js';
 import { createNodeEngine } from '../engine/node.js';
+import { scoreText } from '../src/detect/results.js';
 import { detectMitoses, PRESETS, type Preset } from '../src/detect/detector.js';
 import { DEFAULT_THRESHOLD, recordedThreshold } from '../src/detect/threshold.js';
 import { CANDIDATE_THRESHOLD } from '../src/train/flow.js';
@@ -321,7 +322,7 @@ export async function run(argv: string[]): Promise<void> {
         .join('\n') +
       '\n';
     const detsCsv =
-      'image,x,y,score,tp\n' + results.flatMap((r) => r.dets.map((d, i) => `${csvField(r.item.id)},${d.x},${d.y},${d.score.toFixed(6)},${r.tp[i] ? 1 : 0}`)).join('\n') + '\n';
+      'image,x,y,score,tp\n' + results.flatMap((r) => r.dets.map((d, i) => `${csvField(r.item.id)},${d.x},${d.y},${scoreText(d.score)},${r.tp[i] ? 1 : 0}`)).join('\n') + '\n';
     const title = `${basename(root)}: ${preset}, ${results.length} image(s)`;
     await writeFileAtomic(join(outDir, 'scores.json'), JSON.stringify(summary, null, 2) + '\n');
     await writeFileAtomic(join(outDir, 'counts.csv'), countsCsv);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { colourOf, detectionsCsv, detectionsGeoJson, heatmap, overlay } from '../src/detect/results.js';
+import { colourOf, detectionsCsv, detectionsGeoJson, heatmap, overlay, scoreText } from '../src/detect/results.js';
 
 const dets = [
   { x: 10, y: 12, score: 0.9 },
@@ -8,8 +8,23 @@ const dets = [
 
 describe('detection results', () => {
   it('writes CSV with a header and one row per detection', () => {
-    expect(detectionsCsv(dets)).toBe('x,y,score\n10,12,0.900000\n40,5,0.512346\n');
+    expect(detectionsCsv(dets)).toBe('x,y,score\n10,12,0.9\n40,5,0.5123457\n');
     expect(detectionsCsv([])).toBe('x,y,score\n');
+  });
+
+  it('writes each score as the shortest decimal that reads back as the same float32, in the same order', () => {
+    // near-equal scores (an untrained net's) and the float32 neighbours of round ones
+    const scores = [0.5, 0.1, 1, 0, 0.999999, 1e-7];
+    for (let i = 0; i < 2000; i++) scores.push(0.5 + (i - 1000) * 2 ** -24, Math.sin(i) * 0.5 + 0.5);
+    const f = scores.map(Math.fround).sort((a, b) => a - b);
+    const back = f.map((v) => Number(scoreText(v)));
+    for (let i = 0; i < f.length; i++) {
+      expect(Math.fround(back[i])).toBe(f[i]);
+      expect(scoreText(f[i]).replace(/^0\.0*|\./g, '').length).toBeLessThanOrEqual(9);
+      if (i > 0 && f[i] > f[i - 1]) expect(back[i]).toBeGreaterThan(back[i - 1]);
+    }
+    expect(scoreText(0.9)).toBe('0.9');
+    expect(scoreText(0.51234567)).toBe('0.5123457');
   });
 
   it('writes GeoJSON points that QuPath imports (x, y in pixels)', () => {

@@ -13,8 +13,20 @@ export interface Rgba {
   data: Uint8ClampedArray;
 }
 
+/** A float32 score as the shortest decimal that reads back as the same float32 (6 to 9 significant
+ * digits): short to read, and a recomputation from the file sees the scores the program saw (with
+ * 6 fixed decimals, an untrained net's near-equal scores tied and thresholds sorted them apart). */
+export function scoreText(score: number): string {
+  const f = Math.fround(score);
+  for (let p = 6; p < 9; p++) {
+    const s = String(Number(f.toPrecision(p)));
+    if (Math.fround(Number(s)) === f) return s;
+  }
+  return String(Number(f.toPrecision(9)));
+}
+
 export function detectionsCsv(dets: readonly Detection[]): string {
-  return 'x,y,score\n' + dets.map((d) => `${d.x},${d.y},${d.score.toFixed(6)}`).join('\n') + (dets.length ? '\n' : '');
+  return 'x,y,score\n' + dets.map((d) => `${d.x},${d.y},${scoreText(d.score)}`).join('\n') + (dets.length ? '\n' : '');
 }
 
 export function detectionsJson(image: string, width: number, height: number, dets: readonly Detection[], extra: Record<string, unknown> = {}): string {
