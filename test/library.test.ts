@@ -35,18 +35,20 @@ describe('library', () => {
     expect(r.detections.length).toBeGreaterThan(0);
   });
 
-  it('detectMitosesMany (dense maps of same-sized images batched) gives detectMitoses image by image, in order, with and without a stain normalisation', async () => {
+  it('detectMitosesMany (dense maps of same-sized images batched) gives detectMitoses image by image, in order, with and without a stain normalisation, and for an ensemble', async () => {
     const e = ctx.e;
     const crop = (x0: number, y0: number, w: number, h: number) => cropImage(field.image, x0, y0, w, h);
     // two sizes interleaved: the batches regroup them, the results must come back in input order
     const images = [crop(0, 0, 30, 26), crop(40, 20, 32, 36), crop(30, 10, 30, 26), crop(5, 28, 30, 26), crop(0, 0, 32, 36)];
     const stained = { ...model, stain: { method: 'reinhard' as const, target: { mean: [60, 8, -6] as [number, number, number], std: [12, 5, 4] as [number, number, number] } } };
-    for (const m of [model, stained]) {
+    // an ensemble (DNNf12: the nets' maps averaged), one of its nets with a stain normalisation
+    const other = initModel(model.spec, 9, { umPerPixel: 0.5 });
+    for (const m of [model, stained, [model, { ...other, stain: stained.stain }]]) {
       const done: number[] = [];
       const many = await detectMitosesMany(e, m, images, { threshold: 0.1, onProgress: (d) => done.push(d) });
       expect(done).toEqual([1, 2, 3, 4, 5]);
       for (const [i, im] of images.entries()) {
-        const one = await detectMitoses(e, [m], im, { threshold: 0.1 });
+        const one = await detectMitoses(e, Array.isArray(m) ? m : [m], im, { threshold: 0.1, preset: 'DNNf12' });
         expect(many[i].detections, `image ${i}`).toEqual(one.detections);
         expect(many[i].threshold).toBe(0.1);
       }
@@ -54,6 +56,10 @@ describe('library', () => {
       expect(many[0].detections).not.toEqual(many[2].detections);
       expect(many.some((r) => r.detections.length > 0)).toBe(true);
     }
+    // the ensemble is not either of its nets
+    const pair = await detectMitosesMany(e, [model, other], images, { threshold: 0.1 });
+    const alone = await detectMitosesMany(e, model, images, { threshold: 0.1 });
+    expect(pair.map((r) => r.detections)).not.toEqual(alone.map((r) => r.detections));
   });
 
   it('an image at another resolution is resampled to the model and detections come back in its own pixels', async () => {

@@ -355,29 +355,38 @@ export interface DetectManyOptions {
 }
 
 /**
- * detectMitoses(e, [model], image) for each of `images` (already at the model's µm per pixel;
- * DNNf1): the same detections, in the same order, but the dense maps of same-sized images are
- * computed in batches (denseMaps), so thousands of small validation or test crops cost a few
- * hundred dense passes instead of thousands.
+ * detectMitoses(e, models, image) for each of `images` (already at the models' µm per pixel;
+ * DNNf1 for one model, DNNf12 for several: their maps averaged): the same detections, in the same
+ * order, but the dense maps of same-sized images are computed in batches (denseMaps), so thousands
+ * of small validation or test crops cost a few hundred dense passes instead of thousands.
  */
-export async function detectMitosesMany(e: Engine, model: Model, images: readonly RgbaImage[], opts: DetectManyOptions = {}): Promise<DetectResult[]> {
-  const threshold = opts.threshold ?? modelThreshold(model);
-  const radius = smoothingRadiusPx(model.umPerPixel);
-  const net = Network.fromModel(e, model);
+export async function detectMitosesMany(e: Engine, models: Model | readonly Model[], images: readonly RgbaImage[], opts: DetectManyOptions = {}): Promise<DetectResult[]> {
+  const list: readonly Model[] = Array.isArray(models) ? models : [models as Model];
+  checkEnsemble(list);
+  const threshold = opts.threshold ?? modelThreshold(list[0]);
+  const radius = smoothingRadiusPx(list[0].umPerPixel);
+  const nets = list.map((m) => Network.fromModel(e, m));
   const out: DetectResult[] = [];
   try {
     for (let i0 = 0; i0 < images.length; i0 += MANY_CHUNK) {
       const chunk = images.slice(i0, i0 + MANY_CHUNK);
-      const inputs: RgbaImage[] = [];
-      for (const im of chunk) inputs.push(model.stain ? await normaliseStain(e, im, model.stain, { maxBytes: opts.maxBytes }) : im);
-      const maps = await denseMaps(e, model, inputs, { net, maxBytes: opts.maxBytes });
+      // one net: its maps as they are; several: summed in float64 and averaged, as probabilityMap does
+      let maps: ProbabilityMap[] = [];
+      const sums = list.length > 1 ? chunk.map((im) => new Float64Array(im.width * im.height)) : [];
+      for (const [k, model] of list.entries()) {
+        const inputs: RgbaImage[] = [];
+        for (const im of chunk) inputs.push(model.stain ? await normaliseStain(e, im, model.stain, { maxBytes: opts.maxBytes }) : im);
+        maps = await denseMaps(e, model, inputs, { net: nets[k], maxBytes: opts.maxBytes });
+        if (sums.length) maps.forEach((m, j) => m.data.forEach((v, i) => (sums[j][i] += v)));
+      }
+      if (sums.length) maps = chunk.map((im, j) => ({ width: im.width, height: im.height, data: Float32Array.from(sums[j], (v) => v / list.length) }));
       for (const map of maps) {
         out.push({ detections: toImagePixels(await readOut(e, map, radius, threshold, opts.maxBytes), 1), scale: 1, radius, threshold });
         opts.onProgress?.(out.length, images.length);
       }
     }
   } finally {
-    net.destroy();
+    for (const net of nets) net.destroy();
   }
   return out;
 }

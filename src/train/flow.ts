@@ -34,12 +34,13 @@ export interface ScoredImage {
 }
 
 /**
- * Runs the detector over `images` at CANDIDATE_THRESHOLD. `onProgress` is called with done = 0
- * (id '') before the first image, then after each image with its id.
+ * Runs the detector (one net, or an ensemble's averaged maps) over `images` at
+ * CANDIDATE_THRESHOLD. `onProgress` is called with done = 0 (id '') before the first image, then
+ * after each image with its id.
  */
 export async function detectCandidates(
   e: Engine,
-  model: Model,
+  model: Model | readonly Model[],
   images: readonly TrainingImage[],
   onProgress?: (done: number, total: number, id: string) => void,
 ): Promise<ScoredImage[]> {
@@ -126,6 +127,10 @@ export interface TrainFlowSettings {
   positiveShare?: number;
   /** Share of patients held out for validation (unless job.validation says which images). */
   valFraction: number;
+  /** Seed of the valFraction draw (default: opts.seed). A second net for an ensemble takes the
+   * first's, so that both validate on the same patients and the pair's threshold is chosen on
+   * images neither trained on. */
+  valSeed?: number;
   /** At most this many validation samples (default samples / 4). */
   valSamples?: number;
   /** Patients that are validation patients besides the valFraction draw (unless job.validation says which images). */
@@ -236,6 +241,7 @@ export async function trainOnImages(e: Engine, images: TrainingImage[], s: Train
     ...(s.exclusionPx !== undefined ? { exclusionPx: s.exclusionPx } : {}),
     ...(s.stainNormalise ? { stainNormalise: true } : {}),
     ...(s.valPatients?.length ? { valPatients: s.valPatients } : {}),
+    ...(s.valSeed !== undefined ? { valSeed: s.valSeed } : {}),
     ...(s.positiveShare !== undefined ? { positiveShare: s.positiveShare } : {}),
     ...(s.fieldDensityPerMm2 !== undefined ? { fieldDensityPerMm2: s.fieldDensityPerMm2 } : {}),
   };
@@ -244,7 +250,7 @@ export async function trainOnImages(e: Engine, images: TrainingImage[], s: Train
   try {
     say(`${describeSpec(spec)} at ${trainMpp} µm/px on ${e.adapterName}; ${images.length} image(s), ${mitoses} mitoses`);
     // the split depends on the seed only, so a resumed run recomputes the same one
-    const split = job.validation ? { isVal: job.validation, warning: undefined } : splitByPatient(images, s.valFraction, opts.seed);
+    const split = job.validation ? { isVal: job.validation, warning: undefined } : splitByPatient(images, s.valFraction, s.valSeed ?? opts.seed);
     if (!job.validation && s.valPatients?.length) {
       const named = new Set(s.valPatients);
       images.forEach((im, i) => (split.isVal[i] ||= named.has(im.patient)));
