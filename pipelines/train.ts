@@ -76,6 +76,8 @@ net and training set:
   --val-samples <n>          at most n validation samples (default samples / 4)
   --val-patients <a,b>       these patients are validation patients too (e.g. a case with labelled
                              look-alikes, so that early stopping and the threshold see them)
+  --val-seed <n>             which patients --val-fraction draws (default: --seed); a second net for an
+                             ensemble takes the first's, so both validate on the same patients
 optimisation:
   --epochs <n>               at most n epochs (default 30)
   --batch <n>                patches per batch (default 64)
@@ -110,7 +112,7 @@ export const TRAIN_FLAGS = [
   'layout', 'mpp', 'synthetic', 'size', 'train-mpp', 'spec', 'samples', 'stage1-epochs', 'stage1-samples', 'blue-ratio',
   'val-fraction', 'val-samples', 'positive-share', 'epochs', 'batch', 'optimizer', 'lr', 'lr-decay', 'momentum', 'weight-decay', 'balance',
   'no-augment', 'patience', 'seed', 'progress-every', 'no-threshold',
-  'crop-mpp', 'hold-out', 'hold-out-patients', 'hold-out-seed', 'keep-patients', 'val-patients', 'exclusion-um', 'stain-augment', 'stain-normalise', 'field-density',
+  'crop-mpp', 'hold-out', 'hold-out-patients', 'hold-out-seed', 'keep-patients', 'val-patients', 'val-seed', 'exclusion-um', 'stain-augment', 'stain-normalise', 'field-density',
 ];
 export const TRAIN_BOOLEANS = ['blue-ratio', 'resume', 'no-augment', 'no-threshold', 'stain-normalise', 'help'];
 
@@ -307,6 +309,7 @@ export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSetting
     stage1Epochs: flagNumber(args, 'stage1-epochs', 2, nonNegInt),
     stage1Samples: stage1SamplesFlag === undefined ? undefined : flagNumber(args, 'stage1-samples', 0, (v) => posInt(v) && v >= 2),
     valFraction: flagNumber(args, 'val-fraction', 0.2, (v) => v >= 0 && v < 1),
+    ...(args.flags.has('val-seed') ? { valSeed: flagNumber(args, 'val-seed', 1, Number.isInteger) } : {}),
     ...(args.flags.has('positive-share') ? { positiveShare: flagNumber(args, 'positive-share', 0.5, (v) => v > 0 && v <= 0.5) } : {}),
     valSamples: valSamplesFlag === undefined ? undefined : flagNumber(args, 'val-samples', 0, posInt),
     blueRatio: flagBoolean(args, 'blue-ratio'),

@@ -126,4 +126,17 @@ describe('trainOnImages (src/train/flow.ts)', () => {
     await expect(trainOnImages(ctx.e, images, settings, { ...job(storeB), checkpoint: undefined, resume: true })).rejects.toThrow(/resume needs a checkpoint store/);
     await expect(trainOnImages(ctx.e, images.map((im) => ({ ...im, mitoses: [] })), settings, job(memoryStore()))).rejects.toThrow(/no mitoses/);
   }, 120_000);
+
+  it('valSeed fixes the validation draw apart from the seed, so a second net for an ensemble validates on the first one\'s images', async () => {
+    const images = syntheticImages(6, 48, MPP);
+    const quick: TrainFlowSettings = { ...settings, samples: 200, stage1Epochs: 0, chooseThreshold: false, valFraction: 0.5 };
+    const valOf = async (seed: number, valSeed?: number) => {
+      const r = await trainOnImages(ctx.e, images, { ...quick, ...(valSeed !== undefined ? { valSeed } : {}), opts: trainOptions({ ...quick.opts, epochs: 1, seed }) }, job(memoryStore()));
+      return (r.model.provenance.trainingSet as { valImages: string[] }).valImages;
+    };
+    const first = await valOf(3);
+    expect(first.length).toBeGreaterThan(0);
+    expect(await valOf(5)).not.toEqual(first); // the draw follows the seed by default
+    expect(await valOf(5, 3)).toEqual(first);
+  }, 120_000);
 });
