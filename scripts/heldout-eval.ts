@@ -13,8 +13,10 @@
 // output, as docs/RESULTS.md shows.)
 // The held-out patients are read from the model (provenance.heldOut.patients, written by
 // `mitoscan train --hold-out ...`), so the test set is the one training kept out.
-// Usage: node scripts/run-ts.mjs scripts/heldout-eval.ts --model m.mitoscan [--data ../shared/data]
-//        [--out dir] [--preset DNNf1] [--limit n] [--held-out-of other.mitoscan]
+// An ensemble: --model a.mitoscan,b.mitoscan (the nets' maps averaged: preset DNNf12 by default; the
+// held-out slides are the first model's) with --threshold t (scripts/ensemble-threshold.ts chooses it).
+// Usage: node scripts/run-ts.mjs scripts/heldout-eval.ts --model m.mitoscan[,m2.mitoscan] [--data ../shared/data]
+//        [--out dir] [--preset DNNf1] [--threshold t] [--limit n] [--held-out-of other.mitoscan]
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createNodeEngine } from '../engine/node.js';
@@ -39,9 +41,10 @@ if (!modelPath) {
 }
 const data = resolve(flag('data', '../shared/data')!);
 const outDir = flag('out');
-const preset = (flag('preset', 'DNNf1') as Preset);
 const limit = Number(flag('limit', 'Infinity'));
-const model = await loadModel(modelPath);
+const models = await Promise.all(modelPath.split(',').filter(Boolean).map((p) => loadModel(p)));
+const model = models[0];
+const preset = (flag('preset', models.length > 1 ? 'DNNf12' : 'DNNf1') as Preset);
 // --held-out-of m2: score a model (e.g. one trained elsewhere) on the slides that m2 held out
 const heldFrom = flag('held-out-of');
 const held = ((heldFrom ? await loadModel(heldFrom) : model).provenance.heldOut as { patients?: string[] } | undefined)?.patients;
@@ -50,7 +53,12 @@ if (!Array.isArray(held) || !held.length) {
   process.exit(2);
 }
 const heldSet = new Set(held);
-const t = typeof model.provenance.threshold === 'number' ? model.provenance.threshold : 0.35;
+const tFlag = flag('threshold');
+if (models.length > 1 && tFlag === undefined) {
+  console.error('an ensemble needs --threshold (scripts/ensemble-threshold.ts chooses it on the validation images)');
+  process.exit(2);
+}
+const t = tFlag !== undefined ? Number(tFlag) : typeof model.provenance.threshold === 'number' ? model.provenance.threshold : 0.35;
 
 const CROP_MPP = 0.25; // AMi-Br and TUPAC16 auxiliary patches: 40x, about 0.25 µm/px
 interface Item { path: string; label: 0 | 1; patient: string; group: string }
@@ -77,7 +85,7 @@ try {
   const midogPath = join(data, 'midog25-figures/stack_5.tiff');
   const pages = decodeImagePages(readFileSync(midogPath), midogPath);
   for (const [k, page] of pages.entries()) {
-    const r = await detectMitoses(e, [model], page, { preset, threshold: t, umPerPixel: 0.248, rescale: rescaleToMpp });
+    const r = await detectMitoses(e, models, page, { preset, threshold: t, umPerPixel: 0.248, rescale: rescaleToMpp });
     const cx = (page.width - 1) / 2, cy = (page.height - 1) / 2;
     const rad = contestRadiusPx(0.248);
     const near = r.detections.filter((d) => (d.x - cx) ** 2 + (d.y - cy) ** 2 <= rad * rad && d.score > t);
@@ -88,12 +96,12 @@ try {
     const dir = join(data, 'mitos-atypia14-tiles', cls);
     for (const f of readdirSync(dir).sort()) {
       const image = await readImageFile(join(dir, f));
-      const r = await detectMitoses(e, [model], image, { preset, threshold: 0.02, umPerPixel: 0.2273, rescale: rescaleToMpp });
+      const r = await detectMitoses(e, models, image, { preset, threshold: 0.02, umPerPixel: 0.2273, rescale: rescaleToMpp });
       atypia.push({ path: join(dir, f), label, score: r.detections.reduce((m, d) => Math.max(m, d.score), 0) });
     }
   }
-  // the crops: DNNf1 batches the dense maps of same-sized crops (detectMitosesMany, the same
-  // detections as detectMitoses one by one); other presets go image by image
+  // the crops: DNNf1 and DNNf12 batch the dense maps of same-sized crops (detectMitosesMany, the
+  // same detections as detectMitoses one by one); the 8-variant preset goes image by image
   const bestNearCentre = (image: { width: number; height: number }, dets: readonly { x: number; y: number; score: number }[]) => {
     const cx = (image.width - 1) / 2, cy = (image.height - 1) / 2;
     let best = 0;
@@ -102,17 +110,17 @@ try {
     return best;
   };
   const shown = (k: number) => { if ((k + 1) % 50 === 0 || k === use.length - 1) process.stderr.write(`\rheldout-eval: ${k + 1}/${use.length}`); };
-  if (preset === 'DNNf1') {
+  if (preset === 'DNNf1' || preset === 'DNNf12') {
     const images = await Promise.all(use.map((it) => readImageFile(it.path)));
     const inputs = images.map((im) => rescaleToMpp(im, CROP_MPP, model.umPerPixel));
-    const rs = await detectMitosesMany(e, model, inputs, { threshold: 0.02, onProgress: (d) => shown(d - 1) });
+    const rs = await detectMitosesMany(e, preset === 'DNNf1' ? [model] : models, inputs, { threshold: 0.02, onProgress: (d) => shown(d - 1) });
     for (const [k, r] of rs.entries()) {
       scores.push(bestNearCentre(images[k], toImagePixels(r.detections, images[k].width / inputs[k].width, images[k].height / inputs[k].height)));
     }
   } else {
     for (const [k, it] of use.entries()) {
       const image = await readImageFile(it.path);
-      const r = await detectMitoses(e, [model], image, { preset, threshold: 0.02, umPerPixel: CROP_MPP, rescale: rescaleToMpp });
+      const r = await detectMitoses(e, models, image, { preset, threshold: 0.02, umPerPixel: CROP_MPP, rescale: rescaleToMpp });
       scores.push(bestNearCentre(image, r.detections));
       shown(k);
     }
@@ -129,7 +137,7 @@ const atPos = atypia.filter((a) => a.label === 1), atNeg = atypia.filter((a) => 
 const f3 = (v: number) => (Number.isNaN(v) ? '-' : v.toFixed(3));
 const byGroup = (g: string) => pos.filter((x) => x.it.group === g);
 const result = {
-  model: resolve(modelPath),
+  model: modelPath.split(',').map((p) => resolve(p)).join(', '),
   threshold: t,
   preset,
   heldOutPatients: held,
