@@ -214,8 +214,8 @@ describe('conv2d', () => {
     });
   }
 
-  // The forward as im2col + matmul (CONV_TILE.gemm; chosen automatically on CPU adapters for one
-  // image when Cout >= Cin*K*K at dilation > 1): forced here on every adapter, with both matmul
+  // The forward as im2col + matmul (CONV_TILE.gemm; chosen automatically on CPU adapters without
+  // the subgroup forms, for one image when Cout >= Cin*K*K at dilation > 1): forced here on every adapter, with both matmul
   // kernels, at DNN1's dense FC1 shape (16 maps, 2x2 taps 32 px apart, 100 outputs) on an odd-sized
   // map, and at odd channel counts (Cout 7, Cin 5, 3x3, so 45 taps > 7 outputs: the rule would not
   // pick it, but it must still be right).

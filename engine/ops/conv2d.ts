@@ -104,17 +104,19 @@ function outputForm(source: string, form: 'scalars' | 'vec4s'): string {
 
 /**
  * Whether the forward runs as im2col + the matrix product (shaders/im2col.wgsl, then
- * matmul W [COUT, CIN*K*K] x cols). On a CPU adapter the register matmul runs at about twice the
- * direct kernel's rate (docs/PERFORMANCE.md), and for a layer with at least as many output channels
- * as CIN*K*K taps (DNN1's first FC layer in the dense path: 64 taps, 100 channels) the column
- * matrix is no larger than the output, so the per-buffer budget of the dense tiles still holds.
- * Only for one image (the product's [COUT, HO*WO] result is then the NCHW output).
+ * matmul W [COUT, CIN*K*K] x cols). For a layer with at least as many output channels as CIN*K*K
+ * taps (DNN1's first FC layer in the dense path: 64 taps, 100 channels) the column matrix is no
+ * larger than the output, so the per-buffer budget of the dense tiles still holds. Only for one
+ * image (the product's [COUT, HO*WO] result is then the NCHW output). 'auto' picks it on CPU
+ * adapters where the direct kernel runs in its plain form (there the register matmul was 1.2x
+ * faster at FC1's shape, docs/PERFORMANCE.md); where the subgroup forward runs, the direct kernel
+ * is faster: a whole 2084² field, interleaved in one process, 3-8% faster in 4 of 4 pairs (2026-12-04).
  */
 function useGemm(e: Engine, d: ReturnType<typeof dims>): boolean {
   // the tiled matmul (GPU form) launches ceil(HO*WO / 64) workgroups along x, at most 65535
   if (d.N !== 1 || d.K === 1 || CONV_TILE.gemm === 'never' || Math.ceil((d.HO * d.WO) / 64) > 65535) return false;
   if (CONV_TILE.gemm === 'always') return true;
-  return e.isCpuAdapter && d.D > 1 && d.CIN * d.K * d.K <= d.COUT;
+  return e.isCpuAdapter && !useSubgroups(e, d) && d.D > 1 && d.CIN * d.K * d.K <= d.COUT;
 }
 
 /**
