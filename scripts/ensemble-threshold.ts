@@ -18,7 +18,7 @@ import type { Model } from '../src/model/model-file.js';
 import { loadAmiBrCrops, loadPatchFolderImages } from '../src/node/crops.js';
 import { writeFileAtomic } from '../src/node/files.js';
 import { loadModel } from '../src/node/model-io.js';
-import { aucRoc, contestRadiusPx } from '../src/eval/score.js';
+import { aucRoc, contestRadiusPx, cropScore } from '../src/eval/score.js';
 import { chooseThreshold, detectCandidates } from '../src/train/flow.js';
 
 const argv = process.argv.slice(2);
@@ -73,11 +73,7 @@ try {
   for (const [label, nets] of [...models.map((m, i) => [paths[i], [m]] as const), ...(models.length > 1 ? [[paths.join(' + '), models] as const] : [])]) {
     const per = await detectCandidates(e, nets, valImages);
     const c = chooseThreshold(per, trainMpp);
-    const cropScores = per.map((r, k) => {
-      const cx = (valImages[k].image.width - 1) / 2, cy = (valImages[k].image.height - 1) / 2;
-      return r.dets.reduce((m, d) => ((d.x - cx) ** 2 + (d.y - cy) ** 2 <= radius * radius ? Math.max(m, d.score) : m), 0);
-    });
-    const cropAuc = aucRoc(cropScores, cropLabel);
+    const cropAuc = aucRoc(per.map((r, k) => cropScore(valImages[k].image, r.dets, radius)), cropLabel);
     const recorded = nets.length === 1 ? (nets[0].provenance.metrics as { valF1?: number } | undefined)?.valF1 : undefined;
     rows.push({ nets: label, ...(recorded !== undefined ? { recorded } : {}), f1: c.f1, precision: c.precision, recall: c.recall, threshold: c.threshold, cropAuc });
     console.log(`${label}: validation F1 ${c.f1.toFixed(4)} (precision ${c.precision.toFixed(4)}, recall ${c.recall.toFixed(4)}) at t = ${c.threshold.toFixed(4)}` +

@@ -22,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { createNodeEngine } from '../engine/node.js';
 import { detectMitoses, detectMitosesMany, toImagePixels, type Preset } from '../src/detect/detector.js';
 import { rocCurveSvg } from '../src/eval/plots.js';
-import { aucRoc, contestRadiusPx, rocCurve } from '../src/eval/score.js';
+import { aucRoc, contestRadiusPx, cropScore, rocCurve } from '../src/eval/score.js';
 import { parseAmiBrCsv } from '../src/datasets/crops.js';
 import { rescaleToMpp } from '../src/io/image.js';
 import { decodeImagePages } from '../src/io/image.js';
@@ -102,26 +102,19 @@ try {
   }
   // the crops: DNNf1 and DNNf12 batch the dense maps of same-sized crops (detectMitosesMany, the
   // same detections as detectMitoses one by one); the 8-variant preset goes image by image
-  const bestNearCentre = (image: { width: number; height: number }, dets: readonly { x: number; y: number; score: number }[]) => {
-    const cx = (image.width - 1) / 2, cy = (image.height - 1) / 2;
-    let best = 0;
-    for (const d of dets) if ((d.x - cx) ** 2 + (d.y - cy) ** 2 <= radius * radius) best = Math.max(best, d.score);
-    // (the contest's rule: a detection counts when its score is above t)
-    return best;
-  };
   const shown = (k: number) => { if ((k + 1) % 50 === 0 || k === use.length - 1) process.stderr.write(`\rheldout-eval: ${k + 1}/${use.length}`); };
   if (preset === 'DNNf1' || preset === 'DNNf12') {
     const images = await Promise.all(use.map((it) => readImageFile(it.path)));
     const inputs = images.map((im) => rescaleToMpp(im, CROP_MPP, model.umPerPixel));
     const rs = await detectMitosesMany(e, preset === 'DNNf1' ? [model] : models, inputs, { threshold: 0.02, onProgress: (d) => shown(d - 1) });
     for (const [k, r] of rs.entries()) {
-      scores.push(bestNearCentre(images[k], toImagePixels(r.detections, images[k].width / inputs[k].width, images[k].height / inputs[k].height)));
+      scores.push(cropScore(images[k], toImagePixels(r.detections, images[k].width / inputs[k].width, images[k].height / inputs[k].height), radius));
     }
   } else {
     for (const [k, it] of use.entries()) {
       const image = await readImageFile(it.path);
       const r = await detectMitoses(e, models, image, { preset, threshold: 0.02, umPerPixel: CROP_MPP, rescale: rescaleToMpp });
-      scores.push(bestNearCentre(image, r.detections));
+      scores.push(cropScore(image, r.detections, radius));
       shown(k);
     }
   }

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   aucRoc,
+  cropScore,
   rocCurve,
   bestThreshold,
   contestRadiusPx,
@@ -248,5 +249,21 @@ describe('mitotic grade', () => {
   it('scales counts to 10 HPF', () => {
     expect(countPer10Hpf(3, 512 * 512)).toBe(30);
     expect(countPer10Hpf(3, 2 * 512 * 512)).toBe(15);
+  });
+});
+
+describe('cropScore', () => {
+  it('is the best detection within the radius of the crop centre (inclusive), 0 when there is none', () => {
+    const size = { width: 11, height: 9 }; // centre (5, 4)
+    const dets = [
+      { x: 8, y: 8, score: 0.9 }, // 5 px away
+      { x: 5, y: 7, score: 0.6 }, // 3 px away: exactly r
+      { x: 6, y: 4, score: 0.4 },
+    ];
+    expect(cropScore(size, dets, 3)).toBe(0.6);
+    expect(cropScore(size, dets, 2.9)).toBe(0.4);
+    expect(cropScore(size, dets, 5)).toBe(0.9);
+    expect(cropScore(size, dets, 0.5)).toBe(0);
+    expect(cropScore(size, [], 10)).toBe(0);
   });
 });

@@ -220,6 +220,15 @@ export function scoresAt(perImage: readonly ImageResult[], radiusPx: number, t: 
   return sweepThresholds(perImage, radiusPx, [t])[0].scores;
 }
 
+/** A crop's score as a classifier of "a figure at its centre": its highest detection within
+ * `radiusPx` of the centre pixel ((w - 1) / 2, (h - 1) / 2), 0 when there is none. */
+export function cropScore(size: { width: number; height: number }, dets: readonly { x: number; y: number; score: number }[], radiusPx: number): number {
+  const cx = (size.width - 1) / 2, cy = (size.height - 1) / 2;
+  let best = 0;
+  for (const d of dets) if ((d.x - cx) ** 2 + (d.y - cy) ** 2 <= radiusPx * radiusPx) best = Math.max(best, d.score);
+  return best;
+}
+
 /**
  * Area under the ROC curve of a patch classifier: the probability that a random positive scores
  * above a random negative, ties counting one half (Mann-Whitney U with average ranks). NaN when
