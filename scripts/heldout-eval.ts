@@ -42,7 +42,8 @@ if (!modelPath) {
 const data = resolve(flag('data', '../shared/data')!);
 const outDir = flag('out');
 const limit = Number(flag('limit', 'Infinity'));
-const models = await Promise.all(modelPath.split(',').filter(Boolean).map((p) => loadModel(p)));
+const modelPaths = modelPath.split(',').filter(Boolean);
+const models = await Promise.all(modelPaths.map((p) => loadModel(p)));
 const model = models[0];
 const preset = (flag('preset', models.length > 1 ? 'DNNf12' : 'DNNf1') as Preset);
 // --held-out-of m2: score a model (e.g. one trained elsewhere) on the slides that m2 held out
@@ -130,7 +131,7 @@ const atPos = atypia.filter((a) => a.label === 1), atNeg = atypia.filter((a) => 
 const f3 = (v: number) => (Number.isNaN(v) ? '-' : v.toFixed(3));
 const byGroup = (g: string) => pos.filter((x) => x.it.group === g);
 const result = {
-  model: modelPath.split(',').map((p) => resolve(p)).join(', '),
+  model: modelPaths.map((p) => resolve(p)).join(', '),
   threshold: t,
   preset,
   heldOutPatients: held,
