@@ -37,7 +37,7 @@ ROC AUC and accuracy on held-out patients.
   --results <file>           results JSON (default <out>.results.json)
   --mpp <µm/px>              resolution of the patches (default 0.25, TUPAC16 at 40x)
   --train-mpp <µm/px>        resolution to train at; patches are rescaled (default 0.4912)
-  --spec DNN1|DNN2|compact20x|<spec.json>   the net (default compact20x)
+  --spec DNN1|DNN2|compact20x|wide20x|<spec.json>   the net (default compact20x)
   --epochs <n>               epochs per model (default 20; no early stopping)
   --batch <n>                patches per batch (default 32)
   --optimizer sgd|adagrad    (default sgd)

@@ -1,4 +1,4 @@
-// `--spec`: a named net (DNN1, DNN2, compact20x) or a JSON file holding a layer spec.
+// `--spec`: a named net (DNN1, DNN2, compact20x, wide20x) or a JSON file holding a layer spec.
 import { existsSync } from 'node:fs';
 import { printable } from '../src/printable.js';
 import { NAMED_SPECS, validateSpec, type NetSpec } from '../src/model/spec.js';

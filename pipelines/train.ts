@@ -55,9 +55,9 @@ export const TRAIN_OPTIONS_HELP = `data:
   --synthetic N              train on N procedural H&E fields instead (how the demo model is made)
   --size <px>                side of the synthetic fields (default 512)
   --train-mpp <µm/px>        resolution to train at; images are rescaled (default 0.4912 for
-                             compact20x, 0.2456 otherwise); the model applies at this resolution
+                             compact20x and wide20x, 0.2456 otherwise); the model applies at this resolution
 net and training set:
-  --spec DNN1|DNN2|compact20x|<spec.json>   the net (default DNN1)
+  --spec DNN1|DNN2|compact20x|wide20x|<spec.json>   the net (default DNN1)
   --samples <n>              final training set size (default 1000000)
   --stage1-epochs <n>        epochs of the first net Cd on Sd (default 2; 0 = uniform negatives)
   --stage1-samples <n>       at most n samples in Sd (default: all mitosis pixels + as many negatives)
@@ -301,7 +301,7 @@ export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSetting
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const trainMpp = flagNumber(args, 'train-mpp', spec.name === 'compact20x' ? 0.4912 : 0.2456, (v) => v > 0);
+  const trainMpp = flagNumber(args, 'train-mpp', ['compact20x', 'wide20x'].includes(spec.name) ? 0.4912 : 0.2456, (v) => v > 0);
   return {
     spec,
     trainMpp,

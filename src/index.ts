@@ -17,7 +17,7 @@ export { COLOURS, detectionsCsv, detectionsGeoJson, detectionsJson, heatmap, ove
 export { cropImage, decodeImage, decodeImagePages, encodeBmp, encodePng, encodeTiff, ImageFormatError, rescaleToMpp, resizeTo, sniffFormat } from './io/image.js';
 export { denseMap, type ProbabilityMap, type RgbaImage } from './model/dense.js';
 export { decodeModel, encodeModel, initModel, ModelFileError, type Model } from './model/model-file.js';
-export { compact20x, DNN1, DNN2, describeSpec, layerShapes, type NetSpec } from './model/spec.js';
+export { compact20x, DNN1, DNN2, wide20x, describeSpec, layerShapes, type NetSpec } from './model/spec.js';
 export { Network } from './model/network.js';
 export { aucRoc, bestThreshold, matchDetections, mitoticGrade, sweepThresholds } from './eval/score.js';
 export { generateField, type SynthField } from './synth/tissue.js';

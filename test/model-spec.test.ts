@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compact20x, DNN1, DNN2, layerShapes, paramCount, validateSpec, windowRadius, describeSpec, type NetSpec } from '../src/model/spec.js';
+import { compact20x, DNN1, DNN2, wide20x, layerShapes, paramCount, validateSpec, windowRadius, describeSpec, type NetSpec } from '../src/model/spec.js';
 
 const sizes = (s: NetSpec) => layerShapes(s).map((l) => `${l.maps}x${l.size}`);
 const weights = (s: NetSpec) => layerShapes(s).filter((l) => l.weights > 0).map((l) => l.weights);
@@ -19,6 +19,13 @@ describe('net specs (Table 1)', () => {
     expect(sizes(DNN2)).toEqual(['16x98', '16x49', '16x46', '16x23', '16x20', '16x10', '16x8', '16x4', '100x1', '2x1']);
     expect(weights(DNN2)).toEqual([784, 4112, 4112, 2320, 25700, 202]);
     expect(layerShapes(DNN2)[0].weightShape).toEqual([16, 3, 4, 4]);
+  });
+
+  it('wide20x is compact20x with wider layers', () => {
+    validateSpec(wide20x);
+    expect(sizes(wide20x)).toEqual(['32x28', '32x14', '48x12', '48x6', '48x4', '48x2', '96x1', '2x1']);
+    expect(paramCount(wide20x)).toBe(54946);
+    expect(windowRadius(wide20x)).toBe(windowRadius(compact20x));
   });
 
   it('compact20x is valid and small', () => {
