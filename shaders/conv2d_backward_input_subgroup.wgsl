@@ -13,7 +13,11 @@
 // taps are written out (K <= 4). With D = 1 the pixels slide along the kernel row (one new g value
 // per tap). Out-of-range g positions load a clamped address and are weighed by 0; invocations past
 // the end compute a clamped copy and store nothing (every lane must reach the broadcasts).
-// Launch: x/y fold N * H * ceil(W / PX) invocations (engine/dispatch.ts grid1d), z = CP / 16.
+// ALONG_N: the PX pixels are instead one (iy, ix) in PX consecutive images (n0 .. n0 + PX - 1),
+// for narrow maps whose rows would leave pixel slots empty (a 5-pixel row fills 5 of the 8 slots
+// of two 4-pixel blocks): every tap loads PX values (no sliding), all slots hold real pixels.
+// Launch: x/y fold N * H * ceil(W / PX) invocations (ALONG_N: ceil(N / PX) * H * W; engine/dispatch.ts
+// grid1d), z = CP / 16.
 enable subgroups;
 
 override N: u32;
@@ -29,6 +33,9 @@ override HO: u32 = H - D * (K - 1u);
 override WO: u32 = W - D * (K - 1u);
 override CP: u32 = (CIN + 15u) / 16u * 16u;
 override WXB: u32 = (W + PX - 1u) / PX;
+override ALONG_N: bool = false;
+override NB: u32 = (N + PX - 1u) / PX;   // ALONG_N: image blocks
+override GIMG: u32 = COUT * HO * WO;     // g values per image
 
 @group(0) @binding(0) var<storage, read> g: array<f32>;
 @group(0) @binding(1) var<uniform> w: array<vec4f, 4096>;   // packed weights (see header)
@@ -58,8 +65,17 @@ fn mac(gs: vec4f, w0: vec4f, w1: vec4f, w2: vec4f, w3: vec4f) {
 
 // the g values the PX pixels read at tap kx (pixel p reads column ix0 + p - D*kx); at D = 1 the
 // window slides: pixel p reads what pixel p - 1 read at tap kx - 1, and pixel 0 one new value
-fn taps(prev: vec4f, kx: u32, rowbase: u32, rowok: bool, ix0: u32) -> vec4f {
+// ALONG_N: pixel p reads column ix0 - D*kx of image n0 + p, its rows imgstep[p] apart (clamped
+// to the last image: a copy that is not stored)
+fn taps(prev: vec4f, kx: u32, rowbase: u32, rowok: bool, ix0: u32, imgstep: vec4u) -> vec4f {
   let c = i32(ix0) - i32(D * kx);
+  if (ALONG_N) {
+    var gn = vec4f(gat(rowbase, rowok, c), 0.0, 0.0, 0.0);
+    if (PX > 1u) { gn.y = gat(rowbase + imgstep.y, rowok, c); }
+    if (PX > 2u) { gn.z = gat(rowbase + imgstep.z, rowok, c); }
+    if (PX > 3u) { gn.w = gat(rowbase + imgstep.w, rowok, c); }
+    return gn;
+  }
   if (D == 1u && kx > 0u) { return vec4f(gat(rowbase, rowok, c), prev.x, prev.y, prev.z); }
   var gs = vec4f(gat(rowbase, rowok, c), 0.0, 0.0, 0.0);
   if (PX > 1u) { gs.y = gat(rowbase, rowok, c + 1); }
@@ -69,7 +85,7 @@ fn taps(prev: vec4f, kx: u32, rowbase: u32, rowok: bool, ix0: u32) -> vec4f {
 }
 
 fn put(n: u32, ci: u32, iy: u32, ix: u32, v: vec4f) {
-  if (ix >= W) { return; }
+  if (ix >= W || n >= N) { return; }
   let plane = H * W;
   let o = (n * CIN + ci) * plane + iy * W + ix;
   for (var j = 0u; j < 4u; j++) {
@@ -80,12 +96,19 @@ fn put(n: u32, ci: u32, iy: u32, ix: u32, v: vec4f) {
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(workgroup_id) wid: vec3u,
         @builtin(subgroup_invocation_id) lane: u32) {
-  let total = N * H * WXB;
+  let total = select(N * H * WXB, NB * H * W, ALONG_N);
   let t0 = gid.x + gid.y * nwg.x * WG;
   let t = min(t0, total - 1u);
-  let ix0 = (t % WXB) * PX;
-  let iy = (t / WXB) % H;
-  let n = t / (WXB * H);
+  var ix0 = (t % WXB) * PX;
+  var iy = (t / WXB) % H;
+  var n = t / (WXB * H);
+  if (ALONG_N) {
+    ix0 = t % W;
+    iy = (t / W) % H;
+    n = (t / (W * H)) * PX;
+  }
+  let last = N - 1u - n;   // ALONG_N: images after n in this batch
+  let imgstep = vec4u(0u, min(1u, last), min(2u, last), min(3u, last)) * GIMG;
   let ci0 = wid.z * 16u;
   let gn = n * COUT * HO * WO;
   // the kernel-row weight vec4 this lane fetches: item m = 4*kx + q (see conv2d_forward_subgroup)
@@ -102,32 +125,34 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       let v0 = w[(tap0 + i0) / 4u];
       var v1 = vec4f(0.0);
       if (K > 2u) { v1 = w[(tap0 + i1) / 4u]; }
-      var gs = taps(vec4f(0.0), 0u, rowbase, rowok, ix0);
+      var gs = taps(vec4f(0.0), 0u, rowbase, rowok, ix0, imgstep);
       mac(gs, subgroupBroadcast(v0, 0u), subgroupBroadcast(v0, 1u), subgroupBroadcast(v0, 2u), subgroupBroadcast(v0, 3u));
       if (K > 1u) {
-        gs = taps(gs, 1u, rowbase, rowok, ix0);
+        gs = taps(gs, 1u, rowbase, rowok, ix0, imgstep);
         mac(gs, subgroupBroadcast(v0, 4u), subgroupBroadcast(v0, 5u), subgroupBroadcast(v0, 6u), subgroupBroadcast(v0, 7u));
       }
       if (K > 2u) {
-        gs = taps(gs, 2u, rowbase, rowok, ix0);
+        gs = taps(gs, 2u, rowbase, rowok, ix0, imgstep);
         mac(gs, subgroupBroadcast(v1, 0u), subgroupBroadcast(v1, 1u), subgroupBroadcast(v1, 2u), subgroupBroadcast(v1, 3u));
       }
       if (K > 3u) {
-        gs = taps(gs, 3u, rowbase, rowok, ix0);
+        gs = taps(gs, 3u, rowbase, rowok, ix0, imgstep);
         mac(gs, subgroupBroadcast(v1, 4u), subgroupBroadcast(v1, 5u), subgroupBroadcast(v1, 6u), subgroupBroadcast(v1, 7u));
       }
     }
   }
   if (t0 >= total) { return; }
   for (var p = 0u; p < PX; p++) {
-    let ix = ix0 + p;
+    var ix = ix0 + p;
+    var np = n;
+    if (ALONG_N) { ix = ix0; np = n + p; }
     var q0 = a00; var q1 = a01; var q2 = a02; var q3 = a03;
     if (p == 1u) { q0 = a10; q1 = a11; q2 = a12; q3 = a13; }
     if (p == 2u) { q0 = a20; q1 = a21; q2 = a22; q3 = a23; }
     if (p == 3u) { q0 = a30; q1 = a31; q2 = a32; q3 = a33; }
-    put(n, ci0, iy, ix, q0);
-    put(n, ci0 + 4u, iy, ix, q1);
-    put(n, ci0 + 8u, iy, ix, q2);
-    put(n, ci0 + 12u, iy, ix, q3);
+    put(np, ci0, iy, ix, q0);
+    put(np, ci0 + 4u, iy, ix, q1);
+    put(np, ci0 + 8u, iy, ix, q2);
+    put(np, ci0 + 12u, iy, ix, q3);
   }
 }

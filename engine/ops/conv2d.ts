@@ -65,7 +65,22 @@ export const CONV_TILE = {
    * vec4 of the row (dilation 1, 4 pixels, WO a multiple of 4); false forces the scalar stores
    * (tests, A/B benchmarks). */
   vec4Stores: true,
+  /** The subgroup backward-input's pixel blocks: along a row ('never'), or one pixel of PX images
+   * ('always'); 'auto' picks the images where rows leave slots empty (see alongImages). */
+  alongImages: 'auto' as 'auto' | 'always' | 'never',
 };
+
+/**
+ * Whether the subgroup backward-input's PX pixels are one pixel of PX images rather than PX pixels of
+ * a row: where a row's blocks would leave more than 30% of the pixel slots empty (DNN1's 5x5 map:
+ * 5 of 8). Measured on lavapipe, interleaved in one process (docs/PERFORMANCE.md): at 5x5 batch 128
+ * 1.1-1.6x faster in 6 of 6 pairs; at 6x6 (6 of 8 slots) even; at 11x11 and 14x14 slower (the
+ * images' taps cannot slide along the row).
+ */
+function alongImages(N: number, W: number, PX: number): boolean {
+  if (CONV_TILE.alongImages !== 'auto') return CONV_TILE.alongImages === 'always';
+  return N >= PX && W / (PX * Math.ceil(W / PX)) < 0.7;
+}
 
 /** The packed-weight array the conv shaders declare: 4096 vec4s, 64 KiB, WebGPU's guaranteed
  * maxUniformBufferBindingSize. Larger layers get the declaration rewritten to a storage binding. */
@@ -204,12 +219,15 @@ export function conv2dBackwardInput(e: Engine, g: Tensor, w: Tensor, inputShape:
   const PX = CONV_TILE.PX, cb = subgroup ? 16 : 4, cp = cb * Math.ceil(CIN / cb);
   const { packed, source } = packWeights(e, w, false, cp, subgroup ? BACKWARD_INPUT_SUBGROUP : BACKWARD_INPUT);
   const dx = e.empty([N, CIN, H, W]);
-  const [gx, gy] = grid1d(N * H * Math.ceil(W / PX), 64);
+  const images = subgroup && alongImages(N, W, PX);
+  const [gx, gy] = grid1d(images ? Math.ceil(N / PX) * H * W : N * H * Math.ceil(W / PX), 64);
+  const constants: Record<string, number> = { N, CIN, H, W, COUT: d.COUT, K: d.K, D: d.D, PX };
+  if (images) constants.ALONG_N = 1;
   e.run(
     {
-      name: subgroup ? 'conv2d_backward_input_subgroup' : 'conv2d_backward_input',
+      name: images ? 'conv2d_backward_input_subgroup_images' : subgroup ? 'conv2d_backward_input_subgroup' : 'conv2d_backward_input',
       source,
-      constants: { N, CIN, H, W, COUT: d.COUT, K: d.K, D: d.D, PX },
+      constants,
       workgroups: [gx, gy, cp / cb],
     },
     [g, packed, dx],
