@@ -22,7 +22,7 @@ import { writeReport } from '../src/detect/report.js';
 import type { Scores } from '../src/eval/score.js';
 import { MAX_IMAGE_PIXELS, rescaleToMpp } from '../src/io/image.js';
 import type { Engine } from '../engine/engine.js';
-import { largestTile, maxTensorBytes } from '../src/model/dense.js';
+import { checkMapStride, largestTile, maxTensorBytes, windows } from '../src/model/dense.js';
 import type { Model } from '../src/model/model-file.js';
 import { loadDefaultModel } from '../src/node/default-model.js';
 import { checkExistingResults, checkOutputDir, checkRegularFile, lockOutputDir, readImageFile, readRegularFile, readImagePageCount, writeFileAtomic } from '../src/node/files.js';
@@ -49,6 +49,9 @@ options:
   --model a.mitoscan[,b.mitoscan]  the net(s) of the ensemble (default: the embedded default model)
   --preset DNNf1|DNNf12|DNN        DNNf1 = first net only (default), DNNf12 = every net,
                                    DNN = every net on 8 rotations/mirrors (8x slower)
+  --map-stride 1|2                 1 = the nets at every pixel (default, the paper's); 2 = at every
+                                   second pixel of every second row, the map filled in between:
+                                   about 3x faster, a few figures fewer (docs/RESULTS.md)
   --threshold <t>                  keep detections whose smoothed probability is > t
                                    (default: the model's recorded threshold, else ${DEFAULT_THRESHOLD})
   --mpp <µm per pixel>             resolution of the images (default: the model's); other
@@ -88,7 +91,7 @@ grading: the hotspot's count is graded with the Nottingham mitotic score (Elston
 as in the NHSBSP/RCPath table of field diameters (2 mm²: score 1 up to 7, 2 for 8-14, 3 from 15;
 10 HPF of 0.55 mm: up to 8, 9-17, from 18).`;
 
-const FLAGS = ['model', 'preset', 'threshold', 'mpp', 'out', 'truth', 'no-heatmap', 'page', 'tile', 'force', 'help', 'slide', 'region', 'hotspot-area', 'hpf', 'field-diameter', 'shard', 'resume'];
+const FLAGS = ['model', 'preset', 'map-stride', 'threshold', 'mpp', 'out', 'truth', 'no-heatmap', 'page', 'tile', 'force', 'help', 'slide', 'region', 'hotspot-area', 'hpf', 'field-diameter', 'shard', 'resume'];
 
 /** The files detect writes per slide <name> (besides summary.csv); the journal is SLIDE_JOURNAL. */
 export const SLIDE_OUTPUTS = ['csv', 'geojson', 'heatmap.png', 'hotspot.json'];
@@ -153,7 +156,7 @@ export function outputNames(paths: readonly string[]): string[] {
  * Steps of the progress bar for one image: tiles x nets x variants, the tiles as denseMap cuts the
  * image at the models' resolution (the detector reports one step per tile of each net and variant).
  */
-export function detectionSteps(e: Engine, models: readonly Model[], preset: Preset, width: number, height: number, imageMpp: number, tile?: number): number {
+export function detectionSteps(e: Engine, models: readonly Model[], preset: Preset, width: number, height: number, imageMpp: number, tile?: number, mapStride = 1): number {
   const f = imageMpp / models[0].umPerPixel;
   const H = Math.abs(f - 1) > 1e-6 ? Math.max(1, Math.round(height * f)) : height;
   const W = Math.abs(f - 1) > 1e-6 ? Math.max(1, Math.round(width * f)) : width;
@@ -161,7 +164,7 @@ export function detectionSteps(e: Engine, models: readonly Model[], preset: Pres
   let steps = 0;
   for (const m of models.slice(0, Math.min(models.length, p.nets))) {
     const t = tile ?? largestTile(m.spec, maxTensorBytes(e), Math.max(H, W));
-    steps += Math.ceil(H / t) * Math.ceil(W / t) * p.variants;
+    steps += windows(H, t, mapStride).length * windows(W, t, mapStride).length * p.variants;
   }
   return steps;
 }
@@ -219,6 +222,7 @@ export async function run(argv: string[]): Promise<void> {
   const preset = flagString(args, 'preset', 'DNNf1') as Preset;
   if (!Object.hasOwn(PRESETS, preset)) throw new UsageError(`--preset: '${preset}' is not one of ${Object.keys(PRESETS).join(', ')}`);
   const fixedT = args.flags.has('threshold') ? flagNumber(args, 'threshold', 0, (v) => v >= 0 && v < 1) : undefined;
+  const mapStride = flagNumber(args, 'map-stride', 1, (v) => v === 1 || v === 2);
   const mppFlag = flagMpp(args);
   const allPages = flagString(args, 'page') === 'all';
   const page = allPages ? 0 : flagNumber(args, 'page', 0, (v) => Number.isInteger(v) && v >= 0);
@@ -238,6 +242,13 @@ export async function run(argv: string[]): Promise<void> {
 
   await checkOutputDir(outDir); // before any work: a bad --out fails now, not after the last image
   const { models, names: modelNames } = await loadModels(flagString(args, 'model'));
+  for (const [i, m] of models.entries()) {
+    try {
+      checkMapStride(m.spec, mapStride);
+    } catch (err) {
+      throw new UsageError(`--map-stride: ${modelNames[i]}: ${(err as Error).message}`);
+    }
+  }
   const modelMpp = models[0].umPerPixel;
   const mpp = mppFlag ?? modelMpp;
   const threshold = fixedT ?? modelThreshold(models[0]);
@@ -296,7 +307,7 @@ export async function run(argv: string[]): Promise<void> {
           const t0 = Date.now();
           if (job.slide) {
             const e = (engine ??= await createNodeEngine());
-            const r = await runSlide(e, { path, name: job.name, outDir, models, modelNames, preset, threshold, mpp: mppFlag, opts: slideOpts, label: `detect ${jobs.length > 1 ? `${i + 1}/${jobs.length} ` : ''}${basename(path)}` });
+            const r = await runSlide(e, { path, name: job.name, outDir, models, modelNames, preset, mapStride, threshold, mpp: mppFlag, opts: slideOpts, label: `detect ${jobs.length > 1 ? `${i + 1}/${jobs.length} ` : ''}${basename(path)}` });
             row.width = r.width;
             row.height = r.height;
             row.count = r.count;
@@ -317,12 +328,13 @@ export async function run(argv: string[]): Promise<void> {
             }
           }
           const label = `detect ${jobs.length > 1 ? `${i + 1}/${jobs.length} ` : ''}${basename(path)}${job.paged ? ` page ${page}` : ''}`;
-          const bar = new Progress(label, detectionSteps(e, models, preset, image.width, image.height, mpp, tile));
+          const bar = new Progress(label, detectionSteps(e, models, preset, image.width, image.height, mpp, tile, mapStride));
           progress = bar;
           bar.update(0);
           let step = 0;
           const res = await detectMitoses(e, models, image, {
             preset,
+            mapStride,
             threshold,
             umPerPixel: mpp,
             rescale: rescaleToMpp,
@@ -348,6 +360,7 @@ export async function run(argv: string[]): Promise<void> {
                 models: modelNames.slice(0, nets).map((m) => (m.startsWith('(') ? m : resolve(m))),
                 nets: models.slice(0, nets).map((m) => m.spec.name),
                 preset,
+                ...(mapStride > 1 ? { mapStride } : {}),
                 threshold,
                 modelUmPerPixel: modelMpp,
                 smoothingRadiusPx: res.radius,
@@ -405,7 +418,7 @@ export async function run(argv: string[]): Promise<void> {
         ]);
     }
     console.log(
-      `mitoscan detect: ${rows.length - failed.length}/${rows.length} image(s), ${preset} with ${nets} net(s) (${models.slice(0, nets).map((m) => m.spec.name).join(', ')} from ${modelNames.slice(0, nets).join(', ')}) at ${modelMpp} µm/px, ` +
+      `mitoscan detect: ${rows.length - failed.length}/${rows.length} image(s), ${preset}${mapStride > 1 ? ` (map stride ${mapStride})` : ''} with ${nets} net(s) (${models.slice(0, nets).map((m) => m.spec.name).join(', ')} from ${modelNames.slice(0, nets).join(', ')}) at ${modelMpp} µm/px, ` +
         `threshold ${threshold}, images at ${mpp} µm/px, ${formatSeconds((Date.now() - started) / 1000)}`,
     );
     console.log(table(tRows));
@@ -555,6 +568,7 @@ interface SlideRun {
   models: Model[];
   modelNames: string[];
   preset: Preset;
+  mapStride: number;
   threshold: number;
   mpp?: number;
   opts: SlideFlags;
@@ -574,10 +588,11 @@ async function runSlide(e: Engine, r: SlideRun): Promise<{ width: number; height
       console.error(`mitoscan detect: warning: ${r.path}: --mpp ${r.mpp} overrides the file's ${slide.resolution.mpp} µm/px`);
     }
     const nets = r.models.slice(0, Math.min(r.models.length, PRESETS[r.preset].nets));
-    const base = { preset: r.preset, threshold: r.threshold, tileSize: r.opts.tile, region: r.opts.region, mpp: mpp0 };
+    const base = { preset: r.preset, mapStride: r.mapStride, threshold: r.threshold, tileSize: r.opts.tile, region: r.opts.region, mpp: mpp0 };
     const plan = await planSlide(slide, r.models, base);
     const info: SlideOutputInfo = { slidePath: resolve(r.path), mpp0, threshold: r.threshold, preset: r.preset, nets: nets.map((m) => m.spec.name), window: r.opts.window };
-    const settings = { ...info, models: nets.map(modelId), tileSize: plan.tileSize, region: r.opts.region ?? null, level: plan.level, toLevel0: plan.toLevel0, radius: plan.radius };
+    // (the map stride only when not the default, so that journals of earlier versions still resume)
+    const settings = { ...info, models: nets.map(modelId), tileSize: plan.tileSize, region: r.opts.region ?? null, level: plan.level, toLevel0: plan.toLevel0, radius: plan.radius, ...(r.mapStride > 1 ? { mapStride: r.mapStride } : {}) };
     const stamp = await slideStamp(r.path);
     const header: JournalHeader = { format: JOURNAL_FORMAT, version: JOURNAL_VERSION, key: journalKey(stamp, settings), slide: { path: resolve(r.path), ...stamp }, settings, tiles: plan.tiles.map((t) => t.id), shard: r.opts.shard ?? null };
     journal = await SlideJournalFile.open(join(r.outDir, `${r.name}.${SLIDE_JOURNAL}`), header, { resume: r.opts.resume });

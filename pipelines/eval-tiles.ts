@@ -26,6 +26,8 @@ export interface TileEvalOptions {
   models: Model[];
   modelPaths: string[];
   preset: Preset;
+  /** The dense maps' stride (1 = exact; src/model/dense.ts). */
+  mapStride: number;
   umPerPixel: number;
   threshold: number;
   thresholdSource: string;
@@ -48,7 +50,7 @@ export async function evaluateTiles(root: string, o: TileEvalOptions): Promise<v
     progress.update(0);
     for (const [k, f] of files.entries()) {
       const image = await readImageFile(f.path);
-      const r = await detectMitoses(e, o.models, image, { preset: o.preset, threshold: TILE_FLOOR, umPerPixel: o.umPerPixel, rescale: rescaleToMpp, tileSize: o.tile });
+      const r = await detectMitoses(e, o.models, image, { preset: o.preset, mapStride: o.mapStride, threshold: TILE_FLOOR, umPerPixel: o.umPerPixel, rescale: rescaleToMpp, tileSize: o.tile });
       const best = r.detections.reduce<(typeof r.detections)[number] | undefined>((b, d) => (!b || d.score > b.score ? d : b), undefined);
       rows.push({ path: f.path, label: f.label, score: best?.score ?? 0, above: r.detections.filter((d) => d.score > o.threshold).length, width: image.width, height: image.height });
       if (best && o.galleryMax > 0) tiles.push(galleryTile(image, { ...best, tp: f.label === 1 }, { crop }));
@@ -78,6 +80,7 @@ export async function evaluateTiles(root: string, o: TileEvalOptions): Promise<v
     layout: 'tiles',
     models: o.modelPaths,
     preset: o.preset,
+    ...(o.mapStride > 1 ? { mapStride: o.mapStride } : {}),
     umPerPixel: o.umPerPixel,
     tileScore: `highest detection score in the tile (detections down to ${TILE_FLOOR}; none = 0)`,
     threshold: o.threshold,

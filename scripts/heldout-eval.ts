@@ -16,7 +16,7 @@
 // An ensemble: --model a.mitoscan,b.mitoscan (the nets' maps averaged: preset DNNf12 by default; the
 // held-out slides are the first model's) with --threshold t (scripts/ensemble-threshold.ts chooses it).
 // Usage: node scripts/run-ts.mjs scripts/heldout-eval.ts --model m.mitoscan[,m2.mitoscan] [--data ../shared/data]
-//        [--out dir] [--preset DNNf1] [--threshold t] [--limit n] [--held-out-of other.mitoscan]
+//        [--out dir] [--preset DNNf1] [--map-stride 1|2] [--threshold t] [--limit n] [--held-out-of other.mitoscan]
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createNodeEngine } from '../engine/node.js';
@@ -46,6 +46,8 @@ const modelPaths = modelPath.split(',').filter(Boolean);
 const models = await Promise.all(modelPaths.map((p) => loadModel(p)));
 const model = models[0];
 const preset = (flag('preset', models.length > 1 ? 'DNNf12' : 'DNNf1') as Preset);
+// --map-stride 2: the nets at every second pixel, the maps filled in between (src/model/dense.ts)
+const mapStride = Number(flag('map-stride', '1'));
 // --held-out-of m2: score a model (e.g. one trained elsewhere) on the slides that m2 held out
 const heldFrom = flag('held-out-of');
 const held = ((heldFrom ? await loadModel(heldFrom) : model).provenance.heldOut as { patients?: string[] } | undefined)?.patients;
@@ -86,7 +88,7 @@ try {
   const midogPath = join(data, 'midog25-figures/stack_5.tiff');
   const pages = decodeImagePages(readFileSync(midogPath), midogPath);
   for (const [k, page] of pages.entries()) {
-    const r = await detectMitoses(e, models, page, { preset, threshold: t, umPerPixel: 0.248, rescale: rescaleToMpp });
+    const r = await detectMitoses(e, models, page, { preset, mapStride, threshold: t, umPerPixel: 0.248, rescale: rescaleToMpp });
     const cx = (page.width - 1) / 2, cy = (page.height - 1) / 2;
     const rad = contestRadiusPx(0.248);
     const near = r.detections.filter((d) => (d.x - cx) ** 2 + (d.y - cy) ** 2 <= rad * rad && d.score > t);
@@ -97,7 +99,7 @@ try {
     const dir = join(data, 'mitos-atypia14-tiles', cls);
     for (const f of readdirSync(dir).sort()) {
       const image = await readImageFile(join(dir, f));
-      const r = await detectMitoses(e, models, image, { preset, threshold: 0.02, umPerPixel: 0.2273, rescale: rescaleToMpp });
+      const r = await detectMitoses(e, models, image, { preset, mapStride, threshold: 0.02, umPerPixel: 0.2273, rescale: rescaleToMpp });
       atypia.push({ path: join(dir, f), label, score: r.detections.reduce((m, d) => Math.max(m, d.score), 0) });
     }
   }
@@ -107,14 +109,14 @@ try {
   if (preset === 'DNNf1' || preset === 'DNNf12') {
     const images = await Promise.all(use.map((it) => readImageFile(it.path)));
     const inputs = images.map((im) => rescaleToMpp(im, CROP_MPP, model.umPerPixel));
-    const rs = await detectMitosesMany(e, preset === 'DNNf1' ? [model] : models, inputs, { threshold: 0.02, onProgress: (d) => shown(d - 1) });
+    const rs = await detectMitosesMany(e, preset === 'DNNf1' ? [model] : models, inputs, { threshold: 0.02, mapStride, onProgress: (d) => shown(d - 1) });
     for (const [k, r] of rs.entries()) {
       scores.push(cropScore(images[k], toImagePixels(r.detections, images[k].width / inputs[k].width, images[k].height / inputs[k].height), radius));
     }
   } else {
     for (const [k, it] of use.entries()) {
       const image = await readImageFile(it.path);
-      const r = await detectMitoses(e, models, image, { preset, threshold: 0.02, umPerPixel: CROP_MPP, rescale: rescaleToMpp });
+      const r = await detectMitoses(e, models, image, { preset, mapStride, threshold: 0.02, umPerPixel: CROP_MPP, rescale: rescaleToMpp });
       scores.push(cropScore(image, r.detections, radius));
       shown(k);
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { dihedral } from '../engine/ops/image.js';
-import { denseLogits, denseMap, denseMaps, denseTileBytes, largestTile, normaliseImage, type RgbaImage } from '../src/model/dense.js';
+import { checkMapStride, denseLogits, denseMap, denseMaps, denseTileBytes, largestTile, normaliseImage, windows, type RgbaImage } from '../src/model/dense.js';
 import { initModel, type Model } from '../src/model/model-file.js';
 import { Network } from '../src/model/network.js';
 import { DNN1, type NetSpec } from '../src/model/spec.js';
@@ -197,6 +197,57 @@ describe('dense evaluation', () => {
     expectClose(pixels.map(([x, y]) => dense.data[y * W + x]), want, 0, 1e-5, 'DNN1 dense vs window by window');
     const tiled = await denseMap(ctx.e, model, image, { tileSize: 20 });
     expectClose(tiled.data, dense.data, 0, 1e-6, 'DNN1 tiled vs untiled');
+  });
+
+  // Map stride 2 (the first pooling at its own stride): the net on every second pixel of every
+  // second row, exact there, and between them the bilinear interpolation of those values (a float64
+  // reference here); for odd and even sizes, tiled (tiles start at even offsets, so one grid) or not.
+  it('map stride 2: exact on the grid of even pixels, bilinear between, the same tiled; denseMaps agrees', async () => {
+    const model = withBiases(initModel(smallOdd, 13), 130);
+    for (const [W, H] of [[23, 17], [16, 12]]) {
+      const image = randomImage(W, H, W);
+      const exact = await denseMap(ctx.e, model, image);
+      const fast = await denseMap(ctx.e, model, image, { stride: 2 });
+      const gw = Math.ceil(W / 2), gh = Math.ceil(H / 2);
+      const grid = (i: number, j: number) => exact.data[2 * Math.min(i, gh - 1) * W + 2 * Math.min(j, gw - 1)];
+      const want = new Float64Array(W * H);
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++) {
+          const i = Math.floor(y / 2), j = Math.floor(x / 2), fy = y / 2 - i, fx = x / 2 - j;
+          // beyond the last grid row/column (even sizes): its values
+          const i1 = 2 * (i + 1) < H ? i + 1 : i, j1 = 2 * (j + 1) < W ? j + 1 : j;
+          const top = grid(i, j) * (1 - fx) + grid(i, j1) * fx;
+          const bottom = grid(i1, j) * (1 - fx) + grid(i1, j1) * fx;
+          want[y * W + x] = top * (1 - fy) + bottom * fy;
+        }
+      expectClose(fast.data, want, 0, 1e-5, `stride 2, ${W}x${H}`);
+      for (let y = 0; y < H; y += 2) for (let x = 0; x < W; x += 2) expect(Math.abs(fast.data[y * W + x] - exact.data[y * W + x])).toBeLessThan(1e-6);
+      const tiled = await denseMap(ctx.e, model, image, { stride: 2, tileSize: 5 });
+      expectClose(tiled.data, fast.data, 0, 1e-6, `stride 2 tiled, ${W}x${H}`);
+      const [many] = await denseMaps(ctx.e, model, [image], { stride: 2 });
+      expect(Array.from(many.data)).toEqual(Array.from(fast.data));
+    }
+  });
+
+  it('map strides: 1 for every net, 2 only where the first pooling is 2x2; tile windows for stride 2 start even', () => {
+    expect(() => checkMapStride(smallEven, 1)).not.toThrow();
+    expect(() => checkMapStride(smallOdd, 2)).not.toThrow();
+    expect(() => checkMapStride(DNN1, 2)).not.toThrow();
+    expect(() => checkMapStride(smallEven, 2)).toThrow(/small-even allows 1 or 3/);
+    expect(() => checkMapStride(smallOdd, 3)).toThrow(/map stride 3/);
+    expect(() => checkMapStride(smallOdd, 1.5)).toThrow(/map stride 1.5/);
+    for (let n = 1; n <= 90; n++)
+      for (let t = 5; t <= 40; t++)
+        for (const a of [1, 2]) {
+          const w = windows(n, t, a);
+          const len = w[0][1] - w[0][0];
+          const where = `n ${n}, t ${t}, stride ${a}: ${JSON.stringify(w)}`;
+          expect(len <= t || (w.length === 1 && len === n), where).toBe(true);
+          expect(w.every(([s, e]) => e - s === len && s % a === 0), where).toBe(true);
+          expect([w[0][0], w[w.length - 1][1]], where).toEqual([0, n]);
+          // no gap; at stride 2 an overlap of 2 (the next window rewrites the pixel after a window's last grid pixel)
+          for (let i = 1; i < w.length; i++) expect(w[i][0] <= w[i - 1][1] - (a > 1 ? a : 0), where).toBe(true);
+        }
   });
 
   it('rejects bad options and images', async () => {

@@ -220,6 +220,8 @@ describe('mitoscan detect', () => {
     expect(noImage.error).toBeInstanceOf(UsageError);
     const badPreset = await captured(() => run([img('field.png'), '--model', MODEL, '--preset', 'DNN3']));
     expect(badPreset.error).toBeInstanceOf(UsageError);
+    const badStride = await captured(() => run([img('field.png'), '--model', MODEL, '--map-stride', '3']));
+    expect(badStride.error).toBeInstanceOf(UsageError);
     const typo = await captured(() => run([img('field.png'), '--model', MODEL, '--treshold', '0.3']));
     expect(typo.error).toBeInstanceOf(UsageError);
     const missing = await captured(() => run([img('field.png'), '--model', join(TMP, 'nope.mitoscan')]));

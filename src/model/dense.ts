@@ -28,6 +28,14 @@
 // padded, normalised input is built on the CPU (steps 1-2 by index arithmetic: the value at a
 // padded position is the normalised image pixel that mirroring, then the variant, puts there) and
 // only that tile is uploaded: no tensor ever holds the whole image.
+// Map stride s = 2 (an option, for speed): the first k x k max-pooling (k = 2) is taken at its own
+// stride k, as in the patch net, instead of stride 1, and every later layer keeps the grid's
+// spacing (its dilation divided by k). The output is then the exact logits of the windows centred
+// on every second pixel of every second row of the tile (tile offsets 0, 2, 4, ...: a
+// ceil(h / 2) x ceil(w / 2) grid) for about a quarter of the work after the first pooling; the
+// probability map is filled in between grid pixels bilinearly (the last odd row or column copies
+// its neighbour). Detection then runs on that map as on the exact one: an approximation, whose cost
+// in figures found is measured in docs/RESULTS.md.
 // Variants 0..7 (rotations by k*90 degrees, with and without mirroring; engine/ops/image.ts
 // dihedral) are applied to the image before and inverted on the probability map after, both as
 // index maps on the CPU (exact permutations, as the GPU dihedral/dihedralInverse kernels).
@@ -61,6 +69,9 @@ export interface DenseOptions {
   onProgress?: (done: number, total: number) => void;
   /** Reuse a network already on the GPU (must hold `model`'s spec); default: upload model.params. */
   net?: Network;
+  /** 1 (default): the net at every pixel, exact. 2: at every second pixel of every second row, the
+   * map filled in bilinearly (see the top of this file); needs a first max-pooling of k = 2. */
+  stride?: number;
   /** The largest tensor (bytes) to allocate; default and upper bound maxTensorBytes(e). Tests set
    * a small one to exercise the tiled paths on small images. */
   maxBytes?: number;
@@ -82,19 +93,34 @@ export function normaliseImage(image: RgbaImage, norm: Normalisation): Float32Ar
   return out;
 }
 
+/** Checks a map stride for `spec`: 1, or the k of its first max-pooling when no later layer needs
+ * more (every layer before that pooling is a conv). */
+export function checkMapStride(spec: NetSpec, stride: number): void {
+  if (stride === 1) return;
+  const first = spec.layers.findIndex((l) => l.type !== 'conv');
+  const pool = spec.layers[first];
+  if (!(Number.isInteger(stride) && pool?.type === 'maxpool' && pool.k === stride && stride > 1)) {
+    const ks = pool?.type === 'maxpool' ? ` or ${pool.k}` : '';
+    throw new Error(`map stride ${stride}: ${spec.name} allows 1${ks} (the k of its first max-pooling)`);
+  }
+}
+
 /**
  * The dense form of the net on x [N, C, h + S - 1, w + S - 1] (an input already padded by the
- * window): logits [N, 2, h, w]. x is not released. `maxBytes` (default maxTensorBytes(e)) bounds
- * the FC head's tensors (it runs in row strips that fit).
+ * window): logits [N, 2, h, w]; with `stride` 2 (see the top of this file) the logits of every second
+ * pixel, [N, 2, ceil(h / 2), ceil(w / 2)]. x is not released. `maxBytes` (default maxTensorBytes(e))
+ * bounds the FC head's tensors (it runs in row strips that fit).
  */
-export function denseLogits(e: Engine, net: Network, x: Tensor, maxBytes = maxTensorBytes(e)): Tensor {
+export function denseLogits(e: Engine, net: Network, x: Tensor, maxBytes = maxTensorBytes(e), stride = 1): Tensor {
   const spec = net.spec;
   const S = spec.input.size;
   const [N, C, Hp, Wp] = x.shape;
   if (x.shape.length !== 4 || C !== spec.input.channels || Hp < S || Wp < S) {
     throw new Error(`denseLogits: input must be [N, ${spec.input.channels}, >= ${S}, >= ${S}] (padded by the window), got [${x.shape}]`);
   }
+  checkMapStride(spec, stride);
   let d = 1;
+  let strided = stride > 1;
   let cur = x;
   for (let li = 0; li < spec.layers.length; li++) {
     const l = spec.layers[li];
@@ -102,6 +128,11 @@ export function denseLogits(e: Engine, net: Network, x: Tensor, maxBytes = maxTe
     if (l.type === 'conv') {
       const p = net.params[net.paramIndex[li]];
       y = conv2dForward(e, cur, p.weight, p.bias, { dilation: d, activation: net.activationOf(li) });
+    } else if (l.type === 'maxpool' && strided) {
+      // the first pooling at its own stride: from here on the map is the grid of every k-th
+      // window, and the spacing d of the layers above stays in grid units
+      y = maxPool(e, cur, { k: l.k, stride: l.k, dilation: 1 });
+      strided = false;
     } else if (l.type === 'maxpool') {
       y = maxPool(e, cur, { k: l.k, stride: 1, dilation: d });
       d *= l.k;
@@ -112,7 +143,7 @@ export function denseLogits(e: Engine, net: Network, x: Tensor, maxBytes = maxTe
     cur = y;
     if (l.type === 'fc') break; // the head ran every remaining (FC) layer
   }
-  const want = [N, 2, Hp - S + 1, Wp - S + 1];
+  const want = [N, 2, Math.ceil((Hp - S + 1) / stride), Math.ceil((Wp - S + 1) / stride)];
   if (cur.shape.join() !== want.join()) throw new Error(`denseLogits: internal error, output [${cur.shape}] instead of [${want}]`);
   return cur;
 }
@@ -230,15 +261,58 @@ export function largestTile(spec: NetSpec, maxBytes: number, cap = 4096): number
 /**
  * Covers [0, n) with k = ceil(n / t) windows of ONE length ceil(n / k) <= t, spread evenly, the
  * last ending at n (neighbours overlap by a pixel or none; overlapped pixels get the same values
- * from either window). One tile shape per image means one set of compiled pipelines.
+ * from either window). One tile shape per image means one set of compiled pipelines. With a map
+ * stride a > 1 every window starts at a multiple of a, so that all tiles sample one grid of the
+ * image, and neighbours overlap by at least a: a pixel past a window's last grid pixel (which that
+ * window can only copy, not interpolate) is written again by the next window, inside it. So the map
+ * does not depend on the tiling. The length grows by up to 2a; the count allows for it.
  */
-function windows(n: number, t: number): [number, number][] {
-  const k = Math.ceil(n / t);
-  const len = Math.ceil(n / k);
+export function windows(n: number, t: number, a = 1): [number, number][] {
+  // a > 1: each start rounded down to a multiple of a (a - 1 lost at most) and an overlap of a:
+  // the length grows by 2a - 1, then to the parity that makes the last window start at a multiple
+  // of a and end at n
+  const k = Math.ceil(n / Math.max(1, a > 1 ? t - 2 * a : t));
+  let len = Math.ceil(n / k);
+  if (k > 1 && a > 1) {
+    len = Math.min(n, len + 2 * a - 1);
+    len = Math.min(n, len + ((n - len) % a));
+  }
   const out: [number, number][] = [];
   for (let i = 0; i < k; i++) {
-    const s = k === 1 ? 0 : Math.floor((i * (n - len)) / (k - 1));
+    const s = k === 1 ? 0 : Math.floor((i * (n - len)) / (k - 1) / a) * a;
     out.push([s, s + len]);
+  }
+  return out;
+}
+
+/**
+ * Mitosis probabilities of a th x tw tile from its logits zz at offset o: [2, gh, gw] for the grid of
+ * every s-th pixel (gh = ceil(th / s), gw = ceil(tw / s); s = 1: every pixel). The 2-way softmax per
+ * grid pixel (float64, channel 1 = mitosis), then for s > 1 bilinear interpolation between grid
+ * pixels (beyond the last grid row or column, its values).
+ */
+export function tileProbabilities(zz: Float32Array, o: number, th: number, tw: number, s = 1): Float32Array {
+  const gh = Math.ceil(th / s), gw = Math.ceil(tw / s), n = gh * gw;
+  const g = new Float32Array(n);
+  for (let k = 0; k < n; k++) g[k] = 1 / (1 + Math.exp(zz[o + k] - zz[o + n + k]));
+  if (s === 1) return g;
+  // per output column: the grid columns either side and the weight of the right one
+  const c0 = new Int32Array(tw), c1 = new Int32Array(tw), wc = new Float64Array(tw);
+  for (let j = 0; j < tw; j++) {
+    c0[j] = Math.floor(j / s);
+    c1[j] = Math.min(c0[j] + 1, gw - 1);
+    wc[j] = c1[j] === c0[j] ? 0 : j / s - c0[j];
+  }
+  const out = new Float32Array(th * tw);
+  for (let i = 0; i < th; i++) {
+    const r0 = Math.floor(i / s), r1 = Math.min(r0 + 1, gh - 1);
+    const wr = r1 === r0 ? 0 : i / s - r0;
+    const a = r0 * gw, b = r1 * gw;
+    for (let j = 0; j < tw; j++) {
+      const top = g[a + c0[j]] + wc[j] * (g[a + c1[j]] - g[a + c0[j]]);
+      const bottom = g[b + c0[j]] + wc[j] * (g[b + c1[j]] - g[b + c0[j]]);
+      out[i * tw + j] = top + wr * (bottom - top);
+    }
   }
   return out;
 }
@@ -338,6 +412,8 @@ export async function denseMap(e: Engine, model: Model, image: RgbaImage, opts: 
   }
   if (opts.net && JSON.stringify(opts.net.spec) !== JSON.stringify(spec)) throw new Error('denseMap: opts.net does not hold the model\'s spec');
   const maxBytes = tensorBudget(e, opts.maxBytes);
+  const stride = opts.stride ?? 1;
+  checkMapStride(spec, stride);
   const S = spec.input.size;
   const R = windowRadius(spec);
   const map = variantIndexMap(variant, height, width);
@@ -351,8 +427,8 @@ export async function denseMap(e: Engine, model: Model, image: RgbaImage, opts: 
   const net = opts.net ?? Network.fromModel(e, model);
   try {
     const lut = normalisationTable(model.normalisation);
-    const rows = windows(H, tile);
-    const cols = windows(W, tile);
+    const rows = windows(H, tile, stride);
+    const cols = windows(W, tile, stride);
     const total = rows.length * cols.length;
     // the map in the image's orientation: variant pixel (i, j) goes to map.base + i di + j dj
     const prob = new Float32Array(width * height);
@@ -366,18 +442,16 @@ export async function denseMap(e: Engine, model: Model, image: RgbaImage, opts: 
         const iw = tw + S - 1;
         const input = e.tensor([1, 3, ih, iw], tileInput(rgba, lut, map, y0, x0, ih, iw, R));
         // 3. the net
-        const z = denseLogits(e, net, input, maxBytes);
+        const z = denseLogits(e, net, input, maxBytes, stride);
         input.release();
         const zz = await z.read();
         z.release();
-        // 4. per-pixel softmax over the 2 channels (float64), channel 1 = mitosis; 5. back to the image's orientation
-        const n = th * tw;
+        // 4. per-pixel softmax over the 2 channels (filled in between grid pixels at stride > 1);
+        // 5. back to the image's orientation
+        const pt = tileProbabilities(zz, 0, th, tw, stride);
         for (let i = 0; i < th; i++) {
           const rowBase = map.base + (y0 + i) * map.di + x0 * map.dj;
-          for (let j = 0; j < tw; j++) {
-            const k = i * tw + j;
-            prob[rowBase + j * map.dj] = 1 / (1 + Math.exp(zz[k] - zz[n + k]));
-          }
+          for (let j = 0; j < tw; j++) prob[rowBase + j * map.dj] = pt[i * tw + j];
         }
         done++;
         opts.onProgress?.(done, total);
@@ -399,11 +473,13 @@ const MAX_BATCH = 64;
  */
 export async function denseMaps(
   e: Engine, model: Model, images: readonly RgbaImage[],
-  opts: Pick<DenseOptions, 'net' | 'maxBytes' | 'onProgress'> = {},
+  opts: Pick<DenseOptions, 'net' | 'maxBytes' | 'onProgress' | 'stride'> = {},
 ): Promise<ProbabilityMap[]> {
   const spec = model.spec;
   if (opts.net && JSON.stringify(opts.net.spec) !== JSON.stringify(spec)) throw new Error('denseMaps: opts.net does not hold the model\'s spec');
   const maxBytes = tensorBudget(e, opts.maxBytes);
+  const stride = opts.stride ?? 1;
+  checkMapStride(spec, stride);
   const S = spec.input.size;
   const R = windowRadius(spec);
   const out: ProbabilityMap[] = new Array(images.length);
@@ -424,7 +500,7 @@ export async function denseMaps(
     const lut = normalisationTable(model.normalisation);
     for (const idx of groups.values()) {
       const { width: w, height: h } = images[idx[0]];
-      const ih = h + S - 1, iw = w + S - 1, n = h * w;
+      const ih = h + S - 1, iw = w + S - 1, n = Math.ceil(h / stride) * Math.ceil(w / stride);
       const per = denseTileBytes(spec, h, w);
       const map = variantIndexMap(0, h, w);
       const B = Math.max(1, Math.min(MAX_BATCH, Math.floor(maxBytes / per)));
@@ -433,22 +509,18 @@ export async function denseMaps(
         const data = new Float32Array(batch.length * 3 * ih * iw);
         batch.forEach((i, k) => data.set(tileInput(images[i].data, lut, map, 0, 0, ih, iw, R), k * 3 * ih * iw));
         const input = e.tensor([batch.length, 3, ih, iw], data);
-        const z = denseLogits(e, net, input, maxBytes);
+        const z = denseLogits(e, net, input, maxBytes, stride);
         input.release();
         const zz = await z.read();
         z.release();
-        batch.forEach((i, k) => {
-          const prob = new Float32Array(n);
-          const o = 2 * n * k; // logits [B, 2, h, w]
-          for (let p = 0; p < n; p++) prob[p] = 1 / (1 + Math.exp(zz[o + p] - zz[o + n + p]));
-          out[i] = { width: w, height: h, data: prob };
-        });
+        // logits [B, 2, gh, gw]: image k's from 2 n k
+        batch.forEach((i, k) => (out[i] = { width: w, height: h, data: tileProbabilities(zz, 2 * n * k, h, w, stride) }));
         done += batch.length;
         opts.onProgress?.(done, images.length);
       }
     }
     for (const i of single) {
-      out[i] = await denseMap(e, model, images[i], { net, maxBytes });
+      out[i] = await denseMap(e, model, images[i], { net, maxBytes, stride });
       opts.onProgress?.(++done, images.length);
     }
     return out;

@@ -36,7 +36,7 @@ import { PRESETS, smoothingRadiusPx, type Preset } from '../detect/detector.js';
 import type { Detection } from '../detect/results.js';
 import { modelThreshold } from '../detect/threshold.js';
 import { rescaleToMpp } from '../io/image.js';
-import { denseMap, reflectIndex, type RgbaImage } from '../model/dense.js';
+import { checkMapStride, denseMap, reflectIndex, type RgbaImage } from '../model/dense.js';
 import type { Model } from '../model/model-file.js';
 import { Network } from '../model/network.js';
 import { windowRadius } from '../model/spec.js';
@@ -91,6 +91,8 @@ export interface SlidePlan {
   radius: number;
   threshold: number;
   preset: Preset;
+  /** The dense maps' stride (src/model/dense.ts; 1 = exact). */
+  mapStride: number;
   gridWidth: number;
   gridHeight: number;
   /** The tiles to process, in order (those over tissue, unless tissue detection is off). */
@@ -122,6 +124,9 @@ export interface TileJournal {
 
 export interface DetectSlideOptions {
   preset?: Preset;
+  /** As the detector's mapStride (default 1: the nets at every pixel). At 2 the grid of every
+   * second pixel starts at each tile's read origin, the same phase for every tile (one halo). */
+  mapStride?: number;
   /** Default: the model's recorded threshold, else the paper's. */
   threshold?: number;
   /** Core side in read-level px (default 512). */
@@ -183,6 +188,8 @@ export async function planSlide(slide: Slide, models: readonly Model[], opts: De
   }
   const preset = opts.preset ?? 'DNNf1';
   if (!Object.hasOwn(PRESETS, preset)) throw new Error(`detectSlide: unknown preset '${preset}'`);
+  const mapStride = opts.mapStride ?? 1;
+  for (const m of models) checkMapStride(m.spec, mapStride);
   const modelMpp = models[0].umPerPixel;
   const { level, levelMpp, scale } = chooseLevel(slide, mpp0, modelMpp);
   const L = slide.levels[level];
@@ -225,7 +232,7 @@ export async function planSlide(slide: Slide, models: readonly Model[], opts: De
       if (!mask || onTissue(mask, t, downsample)) tiles.push(t);
     }
   return {
-    level, downsample, mpp0, levelMpp, modelMpp, scale, toLevel0: scale * downsample, region, tileSize, halo, radius, threshold, preset,
+    level, downsample, mpp0, levelMpp, modelMpp, scale, toLevel0: scale * downsample, region, tileSize, halo, radius, threshold, preset, mapStride,
     gridWidth, gridHeight, tiles, gridTiles: gridWidth * gridHeight, mask,
   };
 }
@@ -380,7 +387,7 @@ export async function detectSlide(e: Engine, models: readonly Model[], slide: Sl
       for (const [n, model] of nets.entries()) {
         const seen = model.stain ? await transferStain(e, image, stainSrc!, model.stain.target, { maxBytes: opts.maxBytes }) : image;
         for (let v = 0; v < preset.variants; v++) {
-          const m = await denseMap(e, model, seen, { variant: v, net: networks[n], tileSize: opts.denseTile, maxBytes: opts.maxBytes });
+          const m = await denseMap(e, model, seen, { variant: v, net: networks[n], tileSize: opts.denseTile, maxBytes: opts.maxBytes, stride: plan.mapStride });
           for (let i = 0; i < sum.length; i++) sum[i] += m.data[i];
         }
       }
