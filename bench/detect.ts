@@ -1,4 +1,4 @@
-// npm run bench:detect [-- --size 512 --presets DNNf1,DNNf12,DNN --tile 512 --reps 2 --profile]
+// npm run bench:detect [-- --size 512 --presets DNNf1,DNNf12,DNN --tile 512 --reps 2 --profile --map-stride 2]
 // (--profile: GPU time per kernel over each preset's runs; --dilated-tile 1x4: the forward conv's
 // register tile at dilation > 1, CG vec4s of channels x PX pixels, for an A/B against the default;
 // --conv-weights storage: the conv weights from a storage binding instead of a uniform buffer, A/B)
@@ -23,6 +23,8 @@ const FULL = 2084; // MITOS scanner A high-power field, pixels
 const size = intFlag('size', FULL, 16);
 const reps = intFlag('reps', 1, 1);
 const tile = flag('tile') === undefined ? undefined : intFlag('tile', 0, 16);
+// --map-stride 2: the nets on every second pixel, the map filled in between (src/model/dense.ts)
+const mapStride = intFlag('map-stride', 1, 1);
 const presets = (flag('presets') ?? 'DNNf1,DNNf12,DNN').split(',').map((s) => s.trim()).filter(Boolean) as Preset[];
 for (const p of presets) if (!Object.hasOwn(PRESETS, p)) throw new Error(`--presets: '${p}' is not one of ${Object.keys(PRESETS).join(', ')}`);
 
@@ -71,7 +73,7 @@ try {
     let count = 0;
     for (let r = 0; r < reps; r++) {
       const t0 = performance.now();
-      const res = await detectMitoses(e, models, field.image, { preset, tileSize: tile });
+      const res = await detectMitoses(e, models, field.image, { preset, tileSize: tile, mapStride });
       times.push((performance.now() - t0) / 1000);
       count = res.detections.length;
     }
