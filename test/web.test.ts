@@ -386,6 +386,29 @@ describe('the detection page in Chromium (WebGPU on SwiftShader)', () => {
     }
   }, 240_000);
 
+  it('the Fast map box: the page finds what Node finds at map stride 2, and says so', async () => {
+    const image = decodeImage(readFileSync(IMAGE_PATH), 'field.png');
+    const want = (await detectMitoses(gpu.e, [model], image, { mapStride: 2 })).detections;
+    expect(want.length, 'the test needs some detections').toBeGreaterThan(3);
+    const page = await openPage();
+    try {
+      await page.setInputFiles('#model-file', MODEL_PATH);
+      await expect.poll(() => page.textContent('#model-info')).toMatch(/tiny\.mitoscan: compact20x/);
+      await page.setInputFiles('#image-file', IMAGE_PATH);
+      await expect.poll(() => page.textContent('#image-info')).toBe(`field.png: ${SIZE} × ${SIZE} pixels`);
+      await page.check('#fast-map');
+      await page.click('#run');
+      await waitVersion(page, 0);
+      const got = (await page.evaluate(() => window.mitoscan.lastResult))!;
+      expectSame(got.detections, want, 'page (fast map) vs detectMitoses at map stride 2');
+      expect(await page.textContent('#status')).toMatch(/\(DNNf1, fast map, 1 net at 0\.4912 µm\/px\)\.$/);
+      const json = JSON.parse((await downloadText(page, '#dl-json')).text);
+      expect(json.mapStride).toBe(2);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('a real H&E tile from ../shared/data with the built-in model: the page finds what Node finds at the tile\'s µm/px', async (ctx) => {
     // MITOS-ATYPIA-14, scanner H (Hamamatsu, 0.2273 µm/px): another scanner than the training data
     const tile = join(REPO, '../shared/data/mitos-atypia14-tiles/mitosis/H03_00Aa_1.jpg');

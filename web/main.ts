@@ -115,6 +115,7 @@ const el = {
   modelFile: $<HTMLInputElement>('model-file'),
   modelInfo: $<HTMLDivElement>('model-info'),
   preset: $<HTMLSelectElement>('preset'),
+  fastMap: $<HTMLInputElement>('fast-map'),
   run: $<HTMLButtonElement>('run'),
   progress: $<HTMLProgressElement>('progress'),
   status: $<HTMLDivElement>('status'),
@@ -178,6 +179,8 @@ interface Shown {
   image: OpenImage;
   umPerPixel: number;
   preset: Preset;
+  /** 1: the map at every pixel; 2: at every second pixel, filled in (the "Fast map" box). */
+  mapStride: number;
   models: ModelSet;
   nets: number;
   seconds: number;
@@ -439,6 +442,7 @@ async function runDetector(): Promise<void> {
   if (mpp === null) return;
   const img = image;
   const preset = el.preset.value as Preset;
+  const mapStride = el.fastMap.checked ? 2 : 1;
   const models = set.models;
   const modelMpp = models[0].umPerPixel;
   running = true;
@@ -458,6 +462,7 @@ async function runDetector(): Promise<void> {
     await nextFrame();
     const map = await probabilityMap(engine, models, input, {
       preset,
+      mapStride,
       onProgress: (done, total) => {
         hook.progress = { done, total };
         el.progress.max = total;
@@ -474,6 +479,7 @@ async function runDetector(): Promise<void> {
       image: img,
       umPerPixel: mpp,
       preset,
+      mapStride,
       models: set,
       nets: Math.min(models.length, PRESETS[preset].nets),
       seconds: 0,
@@ -485,7 +491,7 @@ async function runDetector(): Promise<void> {
     drawHeatmap();
     setStatus(
       `${img.name}: done in ${seconds(shown.seconds)} ` +
-        `(${preset}, ${shown.nets} net${shown.nets > 1 ? 's' : ''} at ${fmtMpp(modelMpp)} µm/px${shown.scale !== 1 ? `, image resampled from ${fmtMpp(mpp)}` : ''}).`,
+        `(${preset}${mapStride > 1 ? ', fast map' : ''}, ${shown.nets} net${shown.nets > 1 ? 's' : ''} at ${fmtMpp(modelMpp)} µm/px${shown.scale !== 1 ? `, image resampled from ${fmtMpp(mpp)}` : ''}).`,
     );
   } catch (err) {
     await detectionFailed(img.name, err);
@@ -787,7 +793,8 @@ async function runSlide(mode: SlideMode): Promise<void> {
       const eta = Number.isFinite(p.etaS) && p.done < p.total ? `, about ${seconds(p.etaS)} left` : '';
       setStatus(`Detecting in ${what}: tile ${p.done} / ${p.total} (${seconds((performance.now() - t0) / 1000)}${eta})`);
     };
-    const res = await detectSlide(engine, models, so.slide, { preset, threshold: t, mpp, region: mode === 'slide' ? undefined : region, onProgress });
+    const mapStride = el.fastMap.checked ? 2 : 1;
+    const res = await detectSlide(engine, models, so.slide, { preset, mapStride, threshold: t, mpp, region: mode === 'slide' ? undefined : region, onProgress });
     if (slideOpen !== so) return;
     dropResult();
     dropSlideResult();
@@ -814,7 +821,7 @@ async function runSlide(mode: SlideMode): Promise<void> {
       `${so.name}, ${what}: done in ${seconds(slideShown.seconds)} (${tiles} tile${tiles === 1 ? '' : 's'} over tissue` +
         `${res.plan.gridTiles > tiles ? ` of ${res.plan.gridTiles}` : ''}, level ${res.plan.level}` +
         `${res.plan.scale !== 1 ? `, resampled to ${fmtMpp(res.plan.modelMpp)} µm/px` : ''}; ` +
-        `${Math.round((r.x1 - r.x0) * ds)} × ${Math.round((r.y1 - r.y0) * ds)} px, ${preset}).`,
+        `${Math.round((r.x1 - r.x0) * ds)} × ${Math.round((r.y1 - r.y0) * ds)} px, ${preset}${mapStride > 1 ? ', fast map' : ''}).`,
     );
   } catch (err) {
     if (slideOpen === so) drawSlideMarks(); // the last result's marks again, if any
@@ -932,6 +939,7 @@ function downloadSlideResult(kind: 'csv' | 'json' | 'geojson' | 'hotspot'): void
     models: s.models.files.slice(0, s.nets),
     nets: s.models.models.slice(0, s.nets).map((m) => m.spec.name),
     preset: s.preset,
+    ...(s.plan.mapStride > 1 ? { mapStride: s.plan.mapStride } : {}),
     threshold: s.threshold,
     umPerPixel: s.umPerPixel,
     umPerPixelFrom: s.open.slide.resolution.mpp === s.umPerPixel ? 'file' : 'entered',
@@ -1117,6 +1125,7 @@ function downloadResult(kind: 'csv' | 'json' | 'geojson' | 'hotspot'): void {
       models: s.models.files.slice(0, s.nets),
       nets: s.models.models.slice(0, s.nets).map((m) => m.spec.name),
       preset: s.preset,
+      ...(s.mapStride > 1 ? { mapStride: s.mapStride } : {}),
       threshold: s.threshold,
       umPerPixel: s.umPerPixel,
       modelUmPerPixel: s.models.models[0].umPerPixel,
