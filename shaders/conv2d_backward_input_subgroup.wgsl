@@ -70,11 +70,14 @@ fn mac(gs: vec4f, w0: vec4f, w1: vec4f, w2: vec4f, w3: vec4f) {
 fn taps(prev: vec4f, kx: u32, rowbase: u32, rowok: bool, ix0: u32, imgstep: vec4u) -> vec4f {
   let c = i32(ix0) - i32(D * kx);
   if (ALONG_N) {
-    var gn = vec4f(gat(rowbase, rowok, c), 0.0, 0.0, 0.0);
-    if (PX > 1u) { gn.y = gat(rowbase + imgstep.y, rowok, c); }
-    if (PX > 2u) { gn.z = gat(rowbase + imgstep.z, rowok, c); }
-    if (PX > 3u) { gn.w = gat(rowbase + imgstep.w, rowok, c); }
-    return gn;
+    // one position for all PX images: its bounds test and clamped address once
+    let ok = rowok && c >= 0 && c < i32(WO);
+    let a = rowbase + u32(clamp(c, 0, i32(WO) - 1));
+    var gn = vec4f(g[a], 0.0, 0.0, 0.0);
+    if (PX > 1u) { gn.y = g[a + imgstep.y]; }
+    if (PX > 2u) { gn.z = g[a + imgstep.z]; }
+    if (PX > 3u) { gn.w = g[a + imgstep.w]; }
+    return select(vec4f(0.0), gn, ok);
   }
   if (D == 1u && kx > 0u) { return vec4f(gat(rowbase, rowok, c), prev.x, prev.y, prev.z); }
   var gs = vec4f(gat(rowbase, rowok, c), 0.0, 0.0, 0.0);
