@@ -7,6 +7,12 @@
 //   - MIDOG 2025 figures (another challenge, other scanners; never used in training): the share of
 //     the 16 pages with a detection >= t within 5 µm of the centre, and the other detections >= t
 //     per page (false alarms: each 32 µm page holds one figure);
+//   - extra detections near figures: detections > t in the labelled region of the held-out crops
+//     (every figure of their slides labelled; the region reaches ~8 µm from the crop's figure)
+//     farther than 5 µm from every figure: in contest scoring each is a false alarm next to a figure
+//     (a large figure detected twice, or a peak beside it), counted per held-out figure;
+//   - false alarms on tissue without figures: detections > t in the MITOS-ATYPIA-14 non-mitosis
+//     tiles (another scanner), per mm² and per MITOS high-power field (0.262 mm²);
 //   - MITOS-ATYPIA-14 tiles (another scanner; never used in training): each tile scored by its
 //     highest detection, tile-level ROC AUC, sensitivity and specificity at t.
 // (TUPAC16 patch-fields of the held-out cases: `mitoscan eval` on scripts/patches-as-fields.ts
@@ -28,6 +34,7 @@ import { rescaleToMpp } from '../src/io/image.js';
 import { decodeImagePages } from '../src/io/image.js';
 import { readImageFile, writeFileAtomic } from '../src/node/files.js';
 import { loadModel } from '../src/node/model-io.js';
+import { loadAmiBrCrops } from '../src/node/crops.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, dflt?: string): string | undefined => {
@@ -83,6 +90,8 @@ const scores: number[] = [];
 const started = Date.now();
 const midog: { page: number; centre: number; others: number }[] = [];
 const atypia: { path: string; label: 0 | 1; score: number }[] = [];
+const fa = { crops: 0, count: 0 };
+const bg = { count: 0, areaMm2: 0 };
 try {
   // MIDOG 2025 pages: 128x128 at 0.248 µm/px, a figure at the centre of each
   const midogPath = join(data, 'midog25-figures/stack_5.tiff');
@@ -101,6 +110,10 @@ try {
       const image = await readImageFile(join(dir, f));
       const r = await detectMitoses(e, models, image, { preset, mapStride, threshold: 0.02, umPerPixel: 0.2273, rescale: rescaleToMpp });
       atypia.push({ path: join(dir, f), label, score: r.detections.reduce((m, d) => Math.max(m, d.score), 0) });
+      if (label === 0) {
+        bg.count += r.detections.filter((d) => d.score > t).length;
+        bg.areaMm2 += (image.width * image.height * 0.2273 ** 2) / 1e6;
+      }
     }
   }
   // the crops: DNNf1 and DNNf12 batch the dense maps of same-sized crops (detectMitosesMany, the
@@ -121,6 +134,23 @@ try {
       shown(k);
     }
   }
+  // Extra detections near figures: the held-out AMi-Br crops at the model's resolution, in which
+  // AMi-Br labels every figure of the slide; detections > t inside each crop's labelled region (the
+  // centres whose whole window is tissue, within ~8 µm of the crop's figure) farther than 5 µm from
+  // every figure. The region is too close to a figure to say anything about tissue far from one.
+  const heldSlides = new Set(csv.filter((r) => heldSet.has(r.patient)).map((r) => r.slide));
+  const crops = (await loadAmiBrCrops(join(data, 'amibr-figures'), { trainMpp: model.umPerPixel, cropMpp: CROP_MPP, windowSize: model.spec.input.size, slides: (sl) => heldSlides.has(sl) }))
+    .filter((c) => heldSet.has(c.patient))
+    .slice(0, limit);
+  const faDets = preset === 'DNNf1' || preset === 'DNNf12'
+    ? (await detectMitosesMany(e, preset === 'DNNf1' ? [model] : models, crops.map((c) => c.image), { threshold: t, mapStride })).map((r) => r.detections)
+    : await Promise.all(crops.map(async (c) => (await detectMitoses(e, models, c.image, { preset, mapStride, threshold: t })).detections));
+  const near = contestRadiusPx(model.umPerPixel);
+  for (const [k, c] of crops.entries()) {
+    const reg = c.region ?? { x0: 0, y0: 0, x1: c.image.width, y1: c.image.height };
+    fa.count += faDets[k].filter((d) => d.score > t && d.x >= reg.x0 && d.x < reg.x1 && d.y >= reg.y0 && d.y < reg.y1 && c.mitoses.every((m) => (m.x - d.x) ** 2 + (m.y - d.y) ** 2 > near * near)).length;
+  }
+  fa.crops = crops.length;
 } finally {
   e.destroy();
 }
@@ -154,6 +184,9 @@ const result = {
     specificity: atNeg.filter((a) => !(a.score > t)).length / Math.max(1, atNeg.length),
     scores: atypia,
   },
+  nearFigures: { crops: fa.crops, extraDetections: fa.count, perFigure: fa.count / Math.max(1, fa.crops) },
+  // a MITOS 2012 high-power field: 2084 x 2084 px at 0.2456 µm/px
+  background: { tiles: atNeg.length, areaMm2: bg.areaMm2, detections: bg.count, perMm2: bg.count / bg.areaMm2, perHpf: (bg.count / bg.areaMm2) * ((2084 * 0.2456) ** 2 / 1e6) },
   seconds: (Date.now() - started) / 1000,
   scores: use.map((it, i) => ({ path: it.path, patient: it.patient, label: it.label, score: scores[i] })),
 };
@@ -163,6 +196,11 @@ console.log(
 );
 console.log(`held-out TUPAC16 non-mitosis candidates: ${neg.length}, ${result.negativesAboveT} with a detection > t; crop ROC AUC (figures vs candidates): ${f3(result.cropAuc)}`);
 console.log(`MIDOG 2025 figures: ${result.midog25.found}/${result.midog25.pages} found at t; ${result.midog25.falseAlarmsPerPage.toFixed(2)} other detections > t per 32 µm page`);
+console.log(`extra detections near figures: ${fa.count} detection(s) > t 5-8 µm from a labelled figure in ${fa.crops} held-out crops (${result.nearFigures.perFigure.toFixed(3)} per figure)`);
+console.log(
+  `false alarms on tissue without figures: ${bg.count} detection(s) > t in the ${atNeg.length} MITOS-ATYPIA-14 non-mitosis tiles (${bg.areaMm2.toFixed(3)} mm²): ` +
+    `${result.background.perMm2.toFixed(1)} per mm², ${result.background.perHpf.toFixed(2)} per MITOS high-power field (0.262 mm²)`,
+);
 console.log(`MITOS-ATYPIA-14 tiles: AUC ${f3(result.atypia.auc)} (${atPos.length} mitotic of ${atypia.length}); at t sensitivity ${f3(result.atypia.sensitivity)}, specificity ${f3(result.atypia.specificity)}`);
 if (outDir) {
   await writeFileAtomic(join(outDir, 'heldout.json'), JSON.stringify(result, null, 1));
