@@ -140,15 +140,16 @@ describe('conv2d', () => {
   });
 
   // The backward-input's subgroup form (16 input channels per invocation, used from 8 input channels
-  // on): one and two channel blocks (the second partial), K 2..4, dilation 2, PX 1..4 on one case;
-  // in the subgroup form both pixel blocks (CONV_TILE.alongImages: PX pixels of a row, or one pixel
-  // of PX images), with batches that are not a multiple of PX (the last image block clamped).
+  // on): one and two channel blocks (the second partial), K 2..4, dilation 2, PX 1..4 on two cases;
+  // in the subgroup form also 5 pixels per invocation (CONV_TILE.fivePixels, where 5-pixel blocks
+  // fill the rows better: widths 5, 10, 13), sliding (dilation 1) and not (dilation 2).
   const BACKWARD_INPUT_CASES: [string, ConvShape][] = [
     ['Cin 16, Cout 16, 3x3, width 13', { N: 2, CIN: 16, H: 12, W: 13, COUT: 16, K: 3, D: 1 }],
     ['Cin 12, Cout 7, 4x4, width 10', { N: 1, CIN: 12, H: 11, W: 10, COUT: 7, K: 4, D: 1 }],
     ['Cin 20 (two blocks), Cout 5, 2x2, dilation 2', { N: 2, CIN: 20, H: 9, W: 11, COUT: 5, K: 2, D: 2 }],
     ["DNN1's 5x5 map (16 -> 16, 2x2), batch 7", { N: 7, CIN: 16, H: 5, W: 5, COUT: 16, K: 2, D: 1 }],
-    ['Cin 9, Cout 18, 3x3, width 6, batch 6', { N: 6, CIN: 9, H: 7, W: 6, COUT: 18, K: 3, D: 1 }],
+    ['Cin 9, Cout 18, 3x3, width 13 (5-pixel blocks: 3, the last partial)', { N: 3, CIN: 9, H: 7, W: 13, COUT: 18, K: 3, D: 1 }],
+    ['Cin 16, Cout 5, 2x2, dilation 2, width 10', { N: 2, CIN: 16, H: 6, W: 10, COUT: 5, K: 2, D: 2 }],
   ];
   for (const form of ['never', 'always'] as const)
     it(`backward-input with CONV_TILE.subgroups = '${form}' matches float64 (Cin >= 8)`, async () => {
@@ -167,12 +168,12 @@ describe('conv2d', () => {
           } else {
             const ref = conv2dBackwardRef(new Float64Array(s.N * s.CIN * s.H * s.W), w, g, s).dx;
             for (const px of name === BACKWARD_INPUT_CASES[0][0] || s.N === 7 ? [1, 2, 3, 4] : [4])
-              for (const along of form === 'always' ? (['never', 'always'] as const) : (['auto'] as const)) {
+              for (const five of form === 'always' && px === 4 ? [false, true] : [false]) {
                 CONV_TILE.PX = px;
-                CONV_TILE.alongImages = along;
+                CONV_TILE.fivePixels = five;
                 const dx = conv2dBackwardInput(e, G, Wt, shape, s.D);
                 // sums of up to COUT*K*K = 144 terms
-                expectClose(await dx.read(), ref, 1e-4, 1e-5, `dx (${name}, PX ${px}, along images: ${along})`);
+                expectClose(await dx.read(), ref, 1e-4, 1e-5, `dx (${name}, PX ${px}${five ? ', 5 where it fills better' : ''})`);
                 dx.release();
               }
           }
@@ -180,7 +181,7 @@ describe('conv2d', () => {
         }
       } finally {
         CONV_TILE.subgroups = 'auto';
-        CONV_TILE.alongImages = 'auto';
+        CONV_TILE.fivePixels = true;
         CONV_TILE.PX = before;
       }
     });

@@ -65,21 +65,23 @@ export const CONV_TILE = {
    * vec4 of the row (dilation 1, 4 pixels, WO a multiple of 4); false forces the scalar stores
    * (tests, A/B benchmarks). */
   vec4Stores: true,
-  /** The subgroup backward-input's pixel blocks: along a row ('never'), or one pixel of PX images
-   * ('always'); 'auto' picks the images where rows leave slots empty (see alongImages). */
-  alongImages: 'auto' as 'auto' | 'always' | 'never',
+  /** The subgroup backward-input may take 5 pixels of a row per invocation where that fills the
+   * row's blocks better than 4 (rowPixels); false keeps CONV_TILE.PX (tests, A/B benchmarks). */
+  fivePixels: true,
 };
 
 /**
- * Whether the subgroup backward-input's PX pixels are one pixel of PX images rather than PX pixels of
- * a row: where a row's blocks would leave more than 30% of the pixel slots empty (DNN1's 5x5 map:
- * 5 of 8). Measured on lavapipe, interleaved in one process (docs/PERFORMANCE.md): at 5x5 batch 128
- * 1.1-1.6x faster in 6 of 6 pairs; at 6x6 (6 of 8 slots) even; at 11x11 and 14x14 slower (the
- * images' taps cannot slide along the row).
+ * Pixels of a row per invocation of the subgroup backward-input: CONV_TILE.PX, or 5 where 5-pixel
+ * blocks fill the row better than 4-pixel ones (DNN1's 5x5 map: 5 of 5 slots against 5 of 8).
+ * Measured on lavapipe, interleaved in one process (docs/PERFORMANCE.md): faster where 5 fills
+ * better (5x5 1.6x, 10x10 1.5x, 14x14 1.1-1.3x, 50x50 1.2x), even at 13x13 and 6x6, slower where it
+ * fills worse (24x24, 11x11), so the rule is the fill.
  */
-function alongImages(N: number, W: number, PX: number): boolean {
-  if (CONV_TILE.alongImages !== 'auto') return CONV_TILE.alongImages === 'always';
-  return N >= PX && W / (PX * Math.ceil(W / PX)) < 0.7;
+function rowPixels(W: number): number {
+  const px = CONV_TILE.PX;
+  if (px !== 4 || !CONV_TILE.fivePixels) return px;
+  const fill = (p: number) => W / (p * Math.ceil(W / p));
+  return fill(5) > fill(4) ? 5 : 4;
 }
 
 /** The packed-weight array the conv shaders declare: 4096 vec4s, 64 KiB, WebGPU's guaranteed
@@ -216,18 +218,16 @@ export function conv2dBackwardInput(e: Engine, g: Tensor, w: Tensor, inputShape:
   // the subgroup form computes 16 input channels per invocation: used from 8 channels on (fewer
   // would waste most of its multiply-adds on padding)
   const subgroup = CIN >= 8 && useSubgroups(e, d);
-  const PX = CONV_TILE.PX, cb = subgroup ? 16 : 4, cp = cb * Math.ceil(CIN / cb);
+  const cb = subgroup ? 16 : 4, cp = cb * Math.ceil(CIN / cb);
   const { packed, source } = packWeights(e, w, false, cp, subgroup ? BACKWARD_INPUT_SUBGROUP : BACKWARD_INPUT);
   const dx = e.empty([N, CIN, H, W]);
-  const images = subgroup && alongImages(N, W, PX);
-  const [gx, gy] = grid1d(images ? Math.ceil(N / PX) * H * W : N * H * Math.ceil(W / PX), 64);
-  const constants: Record<string, number> = { N, CIN, H, W, COUT: d.COUT, K: d.K, D: d.D, PX };
-  if (images) constants.ALONG_N = 1;
+  const PX = subgroup ? rowPixels(W) : CONV_TILE.PX;
+  const [gx, gy] = grid1d(N * H * Math.ceil(W / PX), 64);
   e.run(
     {
-      name: images ? 'conv2d_backward_input_subgroup_images' : subgroup ? 'conv2d_backward_input_subgroup' : 'conv2d_backward_input',
+      name: subgroup ? 'conv2d_backward_input_subgroup' : 'conv2d_backward_input',
       source,
-      constants,
+      constants: { N, CIN, H, W, COUT: d.COUT, K: d.K, D: d.D, PX },
       workgroups: [gx, gy, cp / cb],
     },
     [g, packed, dx],
