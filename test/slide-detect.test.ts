@@ -130,6 +130,18 @@ describe.runIf(VIPS)('detectSlide', () => {
       expect([resumed.resumed, resumed.computed]).toEqual([10, 10]);
       expect(store.size).toBe(20);
       expectSame(resumed.detections, want, 'resumed from a journal');
+
+      // map stride 2: an even halo and even cores put every tile on the flat image's grid of even
+      // pixels, and each tile computes a pixel past its end, so the slide still equals the flat image
+      // and does not depend on the tile size (the seams move, the detections do not)
+      const s256 = await detectSlide(e, [model], slide, { tileSize: 256, tissue: false, threshold: T, mapStride: 2 });
+      const s160 = await detectSlide(e, [model], slide, { tileSize: 160, tissue: false, threshold: T, mapStride: 2 });
+      expect([s256.plan.mapStride, s256.plan.halo % 2]).toEqual([2, 0]);
+      expect(s256.detections.length, 'a handful of detections').toBeGreaterThanOrEqual(3);
+      expect(s256.detections.map((d) => [d.x, d.y]), 'stride 2 detects differently from stride 1').not.toEqual(want.map((d) => [d.x, d.y]));
+      expectSame(s160.detections, s256.detections, 'map stride 2: tiles of 160 vs 256');
+      const flat2 = (await detectMitoses(e, [model], field, { threshold: T, mapStride: 2 })).detections;
+      expectSame(s256.detections, flat2, 'map stride 2: slide vs flat');
     } finally {
       await slide.close();
     }

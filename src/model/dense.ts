@@ -33,9 +33,11 @@
 // spacing (its dilation divided by k). The output is then the exact logits of the windows centred
 // on every second pixel of every second row of the tile (tile offsets 0, 2, 4, ...: a
 // ceil(h / 2) x ceil(w / 2) grid) for about a quarter of the work after the first pooling; the
-// probability map is filled in between grid pixels bilinearly (the last odd row or column copies
-// its neighbour). Detection then runs on that map as on the exact one: an approximation, whose cost
-// in figures found is measured in docs/RESULTS.md.
+// probability map is filled in between grid pixels bilinearly. Each tile is computed one pixel
+// longer each way (s - 1 in general), so that its last pixel always has a grid pixel on either side
+// (past the image's edge that is the window there, mirrored as above): a tile's values then equal
+// the whole image's, and a slide's those of the flat image. Detection runs on that map as on the
+// exact one: an approximation, whose cost in figures found is measured in docs/RESULTS.md.
 // Variants 0..7 (rotations by k*90 degrees, with and without mirroring; engine/ops/image.ts
 // dihedral) are applied to the image before and inverted on the probability map after, both as
 // index maps on the CPU (exact permutations, as the GPU dihedral/dihedralInverse kernels).
@@ -265,13 +267,14 @@ export function largestTile(spec: NetSpec, maxBytes: number, cap = 4096): number
  * stride a > 1 every window starts at a multiple of a, so that all tiles sample one grid of the
  * image, and neighbours overlap by at least a: a pixel past a window's last grid pixel (which that
  * window can only copy, not interpolate) is written again by the next window, inside it. So the map
- * does not depend on the tiling. The length grows by up to 2a; the count allows for it.
+ * does not depend on the tiling. The length grows by up to 3a - 2 (and denseMap adds a - 1); the
+ * count allows for it.
  */
 export function windows(n: number, t: number, a = 1): [number, number][] {
   // a > 1: each start rounded down to a multiple of a (a - 1 lost at most) and an overlap of a:
   // the length grows by 2a - 1, then to the parity that makes the last window start at a multiple
-  // of a and end at n
-  const k = Math.ceil(n / Math.max(1, a > 1 ? t - 2 * a : t));
+  // of a and end at n; with the a - 1 pixels denseMap computes past each window's end, within t
+  const k = Math.ceil(n / Math.max(1, a > 1 ? t - 3 * a : t));
   let len = Math.ceil(n / k);
   if (k > 1 && a > 1) {
     len = Math.min(n, len + 2 * a - 1);
@@ -282,6 +285,14 @@ export function windows(n: number, t: number, a = 1): [number, number][] {
     const s = k === 1 ? 0 : Math.floor((i * (n - len)) / (k - 1) / a) * a;
     out.push([s, s + len]);
   }
+  return out;
+}
+
+/** The top-left h x w of a row-major map `cw` wide (the map itself when it is that size). */
+function cropRows(m: Float32Array, cw: number, h: number, w: number): Float32Array {
+  if (cw === w && m.length === h * w) return m;
+  const out = new Float32Array(h * w);
+  for (let i = 0; i < h; i++) out.set(m.subarray(i * cw, i * cw + w), i * w);
   return out;
 }
 
@@ -421,14 +432,16 @@ export async function denseMap(e: Engine, model: Model, image: RgbaImage, opts: 
   const W = map.WV;
   const tile = opts.tileSize ?? largestTile(spec, maxBytes, Math.max(H, W));
   if (!Number.isInteger(tile) || tile < 1) throw new Error(`denseMap: tileSize must be a positive integer, got ${tile}`);
-  if (denseTileBytes(spec, Math.min(tile, H), Math.min(tile, W)) > maxBytes) {
+  const rows = windows(H, tile, stride);
+  const cols = windows(W, tile, stride);
+  // what each tile computes: its window, and at stride s the s - 1 pixels past it
+  const [ch0, cw0] = [rows[0][1] - rows[0][0] + stride - 1, cols[0][1] - cols[0][0] + stride - 1];
+  if (denseTileBytes(spec, ch0, cw0) > maxBytes) {
     throw new Error(`denseMap: tiles of ${tile}x${tile} need more than this adapter's ${maxBytes} bytes per buffer; use a smaller tileSize`);
   }
   const net = opts.net ?? Network.fromModel(e, model);
   try {
     const lut = normalisationTable(model.normalisation);
-    const rows = windows(H, tile, stride);
-    const cols = windows(W, tile, stride);
     const total = rows.length * cols.length;
     // the map in the image's orientation: variant pixel (i, j) goes to map.base + i di + j dj
     const prob = new Float32Array(width * height);
@@ -437,9 +450,11 @@ export async function denseMap(e: Engine, model: Model, image: RgbaImage, opts: 
       for (const [x0, x1] of cols) {
         const th = y1 - y0;
         const tw = x1 - x0;
-        // 1-2. the tile's padded input: variant rows y0 - R .. y1 - 1 + S - 1 - R, mirrored
-        const ih = th + S - 1;
-        const iw = tw + S - 1;
+        // at stride s the tile is computed s - 1 pixels longer each way (see the top of this file)
+        const ch = th + stride - 1, cw = tw + stride - 1;
+        // 1-2. the tile's padded input: variant rows y0 - R .. y0 + ch - 1 + S - 1 - R, mirrored
+        const ih = ch + S - 1;
+        const iw = cw + S - 1;
         const input = e.tensor([1, 3, ih, iw], tileInput(rgba, lut, map, y0, x0, ih, iw, R));
         // 3. the net
         const z = denseLogits(e, net, input, maxBytes, stride);
@@ -448,10 +463,10 @@ export async function denseMap(e: Engine, model: Model, image: RgbaImage, opts: 
         z.release();
         // 4. per-pixel softmax over the 2 channels (filled in between grid pixels at stride > 1);
         // 5. back to the image's orientation
-        const pt = tileProbabilities(zz, 0, th, tw, stride);
+        const pt = tileProbabilities(zz, 0, ch, cw, stride);
         for (let i = 0; i < th; i++) {
           const rowBase = map.base + (y0 + i) * map.di + x0 * map.dj;
-          for (let j = 0; j < tw; j++) prob[rowBase + j * map.dj] = pt[i * tw + j];
+          for (let j = 0; j < tw; j++) prob[rowBase + j * map.dj] = pt[i * cw + j];
         }
         done++;
         opts.onProgress?.(done, total);
@@ -492,7 +507,7 @@ export async function denseMaps(
     images.forEach((im, i) => {
       const { width: w, height: h } = im;
       if (!(w >= 1 && h >= 1) || im.data.length !== w * h * 4) throw new Error(`denseMaps: image ${i}: ${im.data.length} bytes for a ${w}x${h} RGBA image (needs ${w * h * 4})`);
-      if (denseTileBytes(spec, h, w) > maxBytes) return void single.push(i);
+      if (denseTileBytes(spec, h + stride - 1, w + stride - 1) > maxBytes) return void single.push(i);
       const key = `${w}x${h}`;
       if (!groups.has(key)) groups.set(key, []);
       groups.get(key)!.push(i);
@@ -500,8 +515,10 @@ export async function denseMaps(
     const lut = normalisationTable(model.normalisation);
     for (const idx of groups.values()) {
       const { width: w, height: h } = images[idx[0]];
-      const ih = h + S - 1, iw = w + S - 1, n = Math.ceil(h / stride) * Math.ceil(w / stride);
-      const per = denseTileBytes(spec, h, w);
+      // at stride s each image is computed s - 1 pixels longer each way, as denseMap's tiles
+      const ch = h + stride - 1, cw = w + stride - 1;
+      const ih = ch + S - 1, iw = cw + S - 1, n = Math.ceil(ch / stride) * Math.ceil(cw / stride);
+      const per = denseTileBytes(spec, ch, cw);
       const map = variantIndexMap(0, h, w);
       const B = Math.max(1, Math.min(MAX_BATCH, Math.floor(maxBytes / per)));
       for (let b0 = 0; b0 < idx.length; b0 += B) {
@@ -514,7 +531,7 @@ export async function denseMaps(
         const zz = await z.read();
         z.release();
         // logits [B, 2, gh, gw]: image k's from 2 n k
-        batch.forEach((i, k) => (out[i] = { width: w, height: h, data: tileProbabilities(zz, 2 * n * k, h, w, stride) }));
+        batch.forEach((i, k) => (out[i] = { width: w, height: h, data: cropRows(tileProbabilities(zz, 2 * n * k, ch, cw, stride), cw, h, w) }));
         done += batch.length;
         opts.onProgress?.(done, images.length);
       }

@@ -124,8 +124,10 @@ export interface TileJournal {
 
 export interface DetectSlideOptions {
   preset?: Preset;
-  /** As the detector's mapStride (default 1: the nets at every pixel). At 2 the grid of every
-   * second pixel starts at each tile's read origin, the same phase for every tile (one halo). */
+  /** As the detector's mapStride (default 1: the nets at every pixel). At 2 the grid of computed
+   * pixels starts at each tile's read origin, and the halo is made even: with an even tileSize and
+   * region origin (and no resampling) every tile samples the same grid of the slide, so the
+   * detections do not depend on the tile size. */
   mapStride?: number;
   /** Default: the model's recorded threshold, else the paper's. */
   threshold?: number;
@@ -202,7 +204,10 @@ export async function planSlide(slide: Slide, models: readonly Model[], opts: De
   const nets = models.slice(0, Math.min(models.length, PRESETS[preset].nets));
   const R = Math.max(...nets.map((m) => windowRadius(m.spec)));
   const RM = Math.max(0, diskSpans(radius, false).RM);
-  const halo = scale === 1 ? R + RM : Math.ceil((R + RM) * scale) + 2;
+  // at map stride s (no resampling) a multiple of s, so that with cores at multiples of s every
+  // tile's read origin, and so its grid of computed pixels, is one grid of the slide
+  const halo0 = scale === 1 ? R + RM : Math.ceil((R + RM) * scale) + 2;
+  const halo = scale === 1 && mapStride > 1 ? Math.ceil(halo0 / mapStride) * mapStride : halo0;
   // the region in level px
   let region = { x0: 0, y0: 0, x1: L.width, y1: L.height };
   if (opts.region) {
