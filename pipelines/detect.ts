@@ -163,7 +163,7 @@ export function detectionSteps(e: Engine, models: readonly Model[], preset: Pres
   const p = PRESETS[preset];
   let steps = 0;
   for (const m of models.slice(0, Math.min(models.length, p.nets))) {
-    const t = tile ?? largestTile(m.spec, maxTensorBytes(e), Math.max(H, W));
+    const t = tile ?? largestTile(m.spec, maxTensorBytes(e), Math.max(H, W) + mapStride - 1);
     steps += windows(H, t, mapStride).length * windows(W, t, mapStride).length * p.variants;
   }
   return steps;

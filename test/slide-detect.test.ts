@@ -9,7 +9,8 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectMitoses, SmoothedMap } from '../src/detect/detector.js';
+import { diskFilter } from '../engine/ops/image.js';
+import { detectMitoses, probabilityMap, SmoothedMap } from '../src/detect/detector.js';
 import { encodeTiff } from '../src/io/image.js';
 import { initModel, type Model } from '../src/model/model-file.js';
 import type { NetSpec } from '../src/model/spec.js';
@@ -46,8 +47,8 @@ const tiny: NetSpec = {
   activation: 'tanh',
 };
 
-function tinyModel(seed: number): Model {
-  const m = initModel(tiny, seed, { umPerPixel: 0.5 });
+function tinyModel(seed: number, spec: NetSpec = tiny): Model {
+  const m = initModel(spec, seed, { umPerPixel: 0.5 });
   m.params.forEach((p, i) => p.bias.set(randomArray(p.bias.length, seed + i, -0.3, 0.3)));
   m.params.forEach((p) => p.weight.forEach((v, i) => (p.weight[i] = 2 * v)));
   return m;
@@ -142,6 +143,29 @@ describe.runIf(VIPS)('detectSlide', () => {
       expectSame(s160.detections, s256.detections, 'map stride 2: tiles of 160 vs 256');
       const flat2 = (await detectMitoses(e, [model], field, { threshold: T, mapStride: 2 })).detections;
       expectSame(s256.detections, flat2, 'map stride 2: slide vs flat');
+      // the same with an odd window whose radius + disk radius is even (13 px: 6 + 4 = 10): at the
+      // core's last column the disk's edge pixel is off the grid and interpolates towards the grid
+      // pixel beyond it, whose window needs one more pixel of halo (12, not 10)
+      const m12 = tinyModel(37, { ...tiny, name: 'tiny-13', input: { channels: 3, size: 13 }, layers: [{ type: 'conv', maps: 4, k: 4 }, { type: 'maxpool', k: 2 }, { type: 'fc', units: 2 }] });
+      const g12 = await detectSlide(e, [m12], slide, { tileSize: 256, tissue: false, threshold: T, mapStride: 2 });
+      expect(g12.plan.halo).toBe(12);
+      const f12 = (await detectMitoses(e, [m12], field, { threshold: T, mapStride: 2 })).detections;
+      expect(f12.length, 'tiny-13: a handful of detections').toBeGreaterThanOrEqual(3);
+      expectSame(g12.detections, f12, 'map stride 2, 13 px window: slide vs flat');
+      // and pixel for pixel: every core pixel's smoothed value (threshold 0 keeps them all) equals
+      // the flat image's Mf, the seams' rows and columns included
+      const all12 = await detectSlide(e, [m12], slide, { tileSize: 256, tissue: false, threshold: 0, mapStride: 2 });
+      const pm = await probabilityMap(e, [m12], field, { mapStride: 2 });
+      const mt = e.tensor([pm.height, pm.width], pm.data);
+      const ft = diskFilter(e, mt, all12.plan.radius);
+      const mf = await ft.read();
+      mt.release();
+      ft.release();
+      let worst = 0, pixels = 0;
+      for (const k of all12.kept.values())
+        for (let i = 0; i < k.score.length; i++, pixels++) worst = Math.max(worst, Math.abs(k.score[i] - mf[k.y[i] * pm.width + k.x[i]]));
+      expect(pixels).toBe(pm.width * pm.height);
+      expect(worst, 'largest |Mf slide - Mf flat|').toBeLessThan(1e-6);
     } finally {
       await slide.close();
     }

@@ -274,6 +274,7 @@ export function windows(n: number, t: number, a = 1): [number, number][] {
   // a > 1: each start rounded down to a multiple of a (a - 1 lost at most) and an overlap of a:
   // the length grows by 2a - 1, then to the parity that makes the last window start at a multiple
   // of a and end at n; with the a - 1 pixels denseMap computes past each window's end, within t
+  if (a > 1 && n + a - 1 <= t) return [[0, n]];
   const k = Math.ceil(n / Math.max(1, a > 1 ? t - 3 * a : t));
   let len = Math.ceil(n / k);
   if (k > 1 && a > 1) {
@@ -430,7 +431,7 @@ export async function denseMap(e: Engine, model: Model, image: RgbaImage, opts: 
   const map = variantIndexMap(variant, height, width);
   const H = map.HV;
   const W = map.WV;
-  const tile = opts.tileSize ?? largestTile(spec, maxBytes, Math.max(H, W));
+  const tile = opts.tileSize ?? largestTile(spec, maxBytes, Math.max(H, W) + stride - 1);
   if (!Number.isInteger(tile) || tile < 1) throw new Error(`denseMap: tileSize must be a positive integer, got ${tile}`);
   const rows = windows(H, tile, stride);
   const cols = windows(W, tile, stride);

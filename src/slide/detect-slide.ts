@@ -204,10 +204,12 @@ export async function planSlide(slide: Slide, models: readonly Model[], opts: De
   const nets = models.slice(0, Math.min(models.length, PRESETS[preset].nets));
   const R = Math.max(...nets.map((m) => windowRadius(m.spec)));
   const RM = Math.max(0, diskSpans(radius, false).RM);
-  // at map stride s (no resampling) a multiple of s, so that with cores at multiples of s every
-  // tile's read origin, and so its grid of computed pixels, is one grid of the slide
+  // at map stride s (no resampling): s - 1 more (a pixel at the disk's edge may interpolate towards
+  // a grid pixel that far out, whose window must still lie inside the read), rounded up to a
+  // multiple of s, so that with cores at multiples of s every tile's read origin, and so its grid
+  // of computed pixels, is one grid of the slide
   const halo0 = scale === 1 ? R + RM : Math.ceil((R + RM) * scale) + 2;
-  const halo = scale === 1 && mapStride > 1 ? Math.ceil(halo0 / mapStride) * mapStride : halo0;
+  const halo = scale === 1 && mapStride > 1 ? Math.ceil((halo0 + mapStride - 1) / mapStride) * mapStride : halo0;
   // the region in level px
   let region = { x0: 0, y0: 0, x1: L.width, y1: L.height };
   if (opts.region) {
