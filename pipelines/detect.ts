@@ -508,6 +508,8 @@ export interface SlideOutputInfo {
   mpp0: number;
   threshold: number;
   preset: string;
+  /** The dense maps' stride, when not 1 (--map-stride). */
+  mapStride?: number;
   nets: string[];
   window: Window;
 }
@@ -552,6 +554,7 @@ export async function writeSlideOutputs(outDir: string, name: string, slide: Sli
       'Nottingham mitotic score (Elston & Ellis, Histopathology 1991;19:403-410: 0-9 / 10-19 / >= 20 mitoses in 10 fields of 0.274 mm²), cut-offs scaled with the window area as in the NHSBSP/RCPath table of field diameters',
     threshold: info.threshold,
     preset: info.preset,
+    ...(info.mapStride && info.mapStride > 1 ? { mapStride: info.mapStride } : {}),
     nets: info.nets,
   };
   await writeFileAtomic(join(outDir, `${name}.hotspot.json`), JSON.stringify(hs, null, 2) + '\n');
@@ -590,9 +593,9 @@ async function runSlide(e: Engine, r: SlideRun): Promise<{ width: number; height
     const nets = r.models.slice(0, Math.min(r.models.length, PRESETS[r.preset].nets));
     const base = { preset: r.preset, mapStride: r.mapStride, threshold: r.threshold, tileSize: r.opts.tile, region: r.opts.region, mpp: mpp0 };
     const plan = await planSlide(slide, r.models, base);
-    const info: SlideOutputInfo = { slidePath: resolve(r.path), mpp0, threshold: r.threshold, preset: r.preset, nets: nets.map((m) => m.spec.name), window: r.opts.window };
-    // (the map stride only when not the default, so that journals of earlier versions still resume)
-    const settings = { ...info, models: nets.map(modelId), tileSize: plan.tileSize, region: r.opts.region ?? null, level: plan.level, toLevel0: plan.toLevel0, radius: plan.radius, ...(r.mapStride > 1 ? { mapStride: r.mapStride } : {}) };
+    const info: SlideOutputInfo = { slidePath: resolve(r.path), mpp0, threshold: r.threshold, preset: r.preset, ...(r.mapStride > 1 ? { mapStride: r.mapStride } : {}), nets: nets.map((m) => m.spec.name), window: r.opts.window };
+    // (info holds the map stride only when not the default, so that journals of earlier versions still resume)
+    const settings = { ...info, models: nets.map(modelId), tileSize: plan.tileSize, region: r.opts.region ?? null, level: plan.level, toLevel0: plan.toLevel0, radius: plan.radius };
     const stamp = await slideStamp(r.path);
     const header: JournalHeader = { format: JOURNAL_FORMAT, version: JOURNAL_VERSION, key: journalKey(stamp, settings), slide: { path: resolve(r.path), ...stamp }, settings, tiles: plan.tiles.map((t) => t.id), shard: r.opts.shard ?? null };
     journal = await SlideJournalFile.open(join(r.outDir, `${r.name}.${SLIDE_JOURNAL}`), header, { resume: r.opts.resume });

@@ -117,7 +117,7 @@ export async function run(argv: string[]): Promise<void> {
       try {
         const dets = slideDetections(s.tiles.values(), { toLevel0: st.toLevel0, radius: st.radius, threshold: st.threshold });
         const mask = await slideTissueMask(slide);
-        const info: SlideOutputInfo = { slidePath: st.slidePath, mpp0: st.mpp0, threshold: st.threshold, preset: st.preset, nets: st.nets, window: st.window as Window };
+        const info: SlideOutputInfo = { slidePath: st.slidePath, mpp0: st.mpp0, threshold: st.threshold, preset: st.preset, ...(st.mapStride ? { mapStride: st.mapStride } : {}), nets: st.nets, window: st.window as Window };
         const { line } = await writeSlideOutputs(outDir, s.name, slide, dets, mask, info);
         console.log(`${line} (merged from ${s.parts.length} shard(s), ${s.tiles.size} tiles)`);
         const L0 = slide.levels[0];
