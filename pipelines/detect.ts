@@ -22,7 +22,7 @@ import { writeReport } from '../src/detect/report.js';
 import type { Scores } from '../src/eval/score.js';
 import { MAX_IMAGE_PIXELS, rescaleToMpp } from '../src/io/image.js';
 import type { Engine } from '../engine/engine.js';
-import { checkMapStride, largestTile, maxTensorBytes, windows } from '../src/model/dense.js';
+import { checkMapStride, denseTiling, maxTensorBytes } from '../src/model/dense.js';
 import type { Model } from '../src/model/model-file.js';
 import { loadDefaultModel } from '../src/node/default-model.js';
 import { checkExistingResults, checkOutputDir, checkRegularFile, lockOutputDir, readImageFile, readRegularFile, readImagePageCount, writeFileAtomic } from '../src/node/files.js';
@@ -163,8 +163,8 @@ export function detectionSteps(e: Engine, models: readonly Model[], preset: Pres
   const p = PRESETS[preset];
   let steps = 0;
   for (const m of models.slice(0, Math.min(models.length, p.nets))) {
-    const t = tile ?? largestTile(m.spec, maxTensorBytes(e), Math.max(H, W) + mapStride - 1);
-    steps += windows(H, t, mapStride).length * windows(W, t, mapStride).length * p.variants;
+    const { rows, cols } = denseTiling(m.spec, H, W, maxTensorBytes(e), tile, mapStride);
+    steps += rows.length * cols.length * p.variants;
   }
   return steps;
 }

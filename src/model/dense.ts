@@ -265,15 +265,15 @@ export function largestTile(spec: NetSpec, maxBytes: number, cap = 4096): number
  * last ending at n (neighbours overlap by a pixel or none; overlapped pixels get the same values
  * from either window). One tile shape per image means one set of compiled pipelines. With a map
  * stride a > 1 every window starts at a multiple of a, so that all tiles sample one grid of the
- * image, and neighbours overlap by at least a: a pixel past a window's last grid pixel (which that
- * window can only copy, not interpolate) is written again by the next window, inside it. So the map
- * does not depend on the tiling. The length grows by up to 3a - 2 (and denseMap adds a - 1); the
- * count allows for it.
+ * image (denseMap computes a - 1 pixels past each window, so that its last pixels interpolate as
+ * the whole image's do): the map does not depend on the tiling. Neighbours also overlap by at least
+ * a. The length grows by up to 3a - 2 (and denseMap adds a - 1); the count allows for it.
  */
 export function windows(n: number, t: number, a = 1): [number, number][] {
   // a > 1: each start rounded down to a multiple of a (a - 1 lost at most) and an overlap of a:
   // the length grows by 2a - 1, then to the parity that makes the last window start at a multiple
-  // of a and end at n; with the a - 1 pixels denseMap computes past each window's end, within t
+  // of a and end at n; with the a - 1 pixels denseMap computes past each window's end, within t.
+  // (The overlap predates those extra pixels, which alone make the tiles agree; it costs a few.)
   if (a > 1 && n + a - 1 <= t) return [[0, n]];
   const k = Math.ceil(n / Math.max(1, a > 1 ? t - 3 * a : t));
   let len = Math.ceil(n / k);
@@ -287,6 +287,16 @@ export function windows(n: number, t: number, a = 1): [number, number][] {
     out.push([s, s + len]);
   }
   return out;
+}
+
+/**
+ * The tiles denseMap cuts an H x W map into: the tile side (`tileSize`, or the largest whose
+ * intermediates fit `maxBytes`, with room for the stride's extra pixels) and the row and column
+ * windows. Shared with whoever needs the count beforehand (a progress bar).
+ */
+export function denseTiling(spec: NetSpec, H: number, W: number, maxBytes: number, tileSize?: number, stride = 1): { tile: number; rows: [number, number][]; cols: [number, number][] } {
+  const tile = tileSize ?? largestTile(spec, maxBytes, Math.max(H, W) + stride - 1);
+  return { tile, rows: windows(H, tile, stride), cols: windows(W, tile, stride) };
 }
 
 /** The top-left h x w of a row-major map `cw` wide (the map itself when it is that size). */
@@ -431,10 +441,8 @@ export async function denseMap(e: Engine, model: Model, image: RgbaImage, opts: 
   const map = variantIndexMap(variant, height, width);
   const H = map.HV;
   const W = map.WV;
-  const tile = opts.tileSize ?? largestTile(spec, maxBytes, Math.max(H, W) + stride - 1);
+  const { tile, rows, cols } = denseTiling(spec, H, W, maxBytes, opts.tileSize, stride);
   if (!Number.isInteger(tile) || tile < 1) throw new Error(`denseMap: tileSize must be a positive integer, got ${tile}`);
-  const rows = windows(H, tile, stride);
-  const cols = windows(W, tile, stride);
   // what each tile computes: its window, and at stride s the s - 1 pixels past it
   const [ch0, cw0] = [rows[0][1] - rows[0][0] + stride - 1, cols[0][1] - cols[0][0] + stride - 1];
   if (denseTileBytes(spec, ch0, cw0) > maxBytes) {
