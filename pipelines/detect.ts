@@ -22,7 +22,8 @@ import { writeReport } from '../src/detect/report.js';
 import type { Scores } from '../src/eval/score.js';
 import { MAX_IMAGE_PIXELS, rescaleToMpp } from '../src/io/image.js';
 import type { Engine } from '../engine/engine.js';
-import { checkMapStride, denseTiling, maxTensorBytes } from '../src/model/dense.js';
+import { denseTiling, maxTensorBytes } from '../src/model/dense.js';
+import { checkMapStrideFlag, mapStrideFlag } from './spec-flag.js';
 import type { Model } from '../src/model/model-file.js';
 import { loadDefaultModel } from '../src/node/default-model.js';
 import { checkExistingResults, checkOutputDir, checkRegularFile, lockOutputDir, readImageFile, readRegularFile, readImagePageCount, writeFileAtomic } from '../src/node/files.js';
@@ -222,7 +223,7 @@ export async function run(argv: string[]): Promise<void> {
   const preset = flagString(args, 'preset', 'DNNf1') as Preset;
   if (!Object.hasOwn(PRESETS, preset)) throw new UsageError(`--preset: '${preset}' is not one of ${Object.keys(PRESETS).join(', ')}`);
   const fixedT = args.flags.has('threshold') ? flagNumber(args, 'threshold', 0, (v) => v >= 0 && v < 1) : undefined;
-  const mapStride = flagNumber(args, 'map-stride', 1, (v) => v === 1 || v === 2);
+  const mapStride = mapStrideFlag(args);
   const mppFlag = flagMpp(args);
   const allPages = flagString(args, 'page') === 'all';
   const page = allPages ? 0 : flagNumber(args, 'page', 0, (v) => Number.isInteger(v) && v >= 0);
@@ -242,13 +243,7 @@ export async function run(argv: string[]): Promise<void> {
 
   await checkOutputDir(outDir); // before any work: a bad --out fails now, not after the last image
   const { models, names: modelNames } = await loadModels(flagString(args, 'model'));
-  for (const [i, m] of models.entries()) {
-    try {
-      checkMapStride(m.spec, mapStride);
-    } catch (err) {
-      throw new UsageError(`--map-stride: ${modelNames[i]}: ${(err as Error).message}`);
-    }
-  }
+  checkMapStrideFlag(mapStride, models, modelNames);
   const modelMpp = models[0].umPerPixel;
   const mpp = mppFlag ?? modelMpp;
   const threshold = fixedT ?? modelThreshold(models[0]);

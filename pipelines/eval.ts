@@ -35,7 +35,7 @@ import {
 } from '../src/eval/score.js';
 import { encodePng, rescaleToMpp } from '../src/io/image.js';
 import type { Model } from '../src/model/model-file.js';
-import { checkMapStride } from '../src/model/dense.js';
+import { checkMapStrideFlag, mapStrideFlag } from './spec-flag.js';
 import { detectLayout, loadDataset, type LayoutOption } from '../src/node/datasets.js';
 import { checkExistingResults, checkOutputDir, lockOutputDir, readImageFile, writeFileAtomic } from '../src/node/files.js';
 import { checkFlags, flagBoolean, flagMpp, flagNumber, flagString, parseArgs, UsageError } from './args.js';
@@ -172,7 +172,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!modelArg) throw new UsageError('--model <file>[,<file2>] is required');
   const preset = (flagString(args, 'preset', 'DNNf1') as Preset);
   if (!(preset in PRESETS)) throw new UsageError(`--preset: '${preset}' is not one of ${Object.keys(PRESETS).join(', ')}`);
-  const mapStride = flagNumber(args, 'map-stride', 1, (v) => v === 1 || v === 2);
+  const mapStride = mapStrideFlag(args);
   const layout = flagString(args, 'layout', 'auto') as LayoutOption | 'tiles';
   if (!['auto', 'mitos2012', 'amida13', 'tupac16', 'tutorial', 'midog', 'tiles'].includes(layout)) throw new UsageError(`--layout: '${layout}' is not one of auto, mitos2012, amida13, tupac16, tutorial, midog, tiles`);
   const mppFlag = flagMpp(args);
@@ -199,13 +199,7 @@ export async function run(argv: string[]): Promise<void> {
 
   await checkOutputDir(outDir); // before any work: a bad --out fails now, not after the last image
   const { models, names: modelPaths } = await loadModels(modelArg);
-  for (const [i, m] of models.entries()) {
-    try {
-      checkMapStride(m.spec, mapStride);
-    } catch (err) {
-      throw new UsageError(`--map-stride: ${modelPaths[i]}: ${(err as Error).message}`);
-    }
-  }
+  checkMapStrideFlag(mapStride, models, modelPaths);
   if (layout === 'tiles') {
     if (valRoot || labelsRoot) throw new UsageError('--val-root and --labels do not apply to --layout tiles');
     const umPerPixel = mppFlag ?? TILES_DEFAULT_MPP;

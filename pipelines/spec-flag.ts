@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { printable } from '../src/printable.js';
 import { NAMED_SPECS, validateSpec, type NetSpec } from '../src/model/spec.js';
 import { readRegularFile } from '../src/node/files.js';
-import { UsageError } from './args.js';
+import { checkMapStride } from '../src/model/dense.js';
+import { flagNumber, UsageError, type ParsedArgs } from './args.js';
 
 /** The largest spec file read: a spec is a few hundred bytes of JSON. */
 export const MAX_SPEC_BYTES = 1024 * 1024;
@@ -31,4 +32,20 @@ export async function resolveSpec(s: string): Promise<NetSpec> {
     throw new Error(`${s}: ${printable((e as Error).message, 200)}`);
   }
   return spec;
+}
+
+/** `--map-stride 1|2` (default 1): the value, read before any work. */
+export function mapStrideFlag(args: ParsedArgs): number {
+  return flagNumber(args, 'map-stride', 1, (v) => v === 1 || v === 2);
+}
+
+/** The map stride checked against every given model, once they are loaded (a usage error naming the model). */
+export function checkMapStrideFlag(stride: number, models: readonly { spec: NetSpec }[], names: readonly string[]): void {
+  for (const [i, m] of models.entries()) {
+    try {
+      checkMapStride(m.spec, stride);
+    } catch (err) {
+      throw new UsageError(`--map-stride: ${names[i]}: ${(err as Error).message}`);
+    }
+  }
 }
