@@ -5,7 +5,11 @@
 // the adapter's ceilings: an FMA-only kernel (GFLOP/s) and a copy kernel (GB/s); every row also
 // prints its rate as a % of that ceiling. `--only a,b` keeps the rows whose kernel name contains
 // one of the words (the ceilings always run). Each row is the mean of at least --reps calls
-// spanning at least --min-ms. A benchmark, not a test: it asserts nothing.
+// spanning at least --min-ms. The VM's speed drifts during a run (steal time: ±30% within minutes
+// here), so each row's share is taken against the ceiling measured around it: an FMA probe (over
+// --min-ms, like a row) and a copy probe (--probe-ms) after every row, the mean of the probes before
+// and after the row. (The start's best of 3 overstates the ceiling a row meets: single timings
+// scatter by ±15% here.) A benchmark, not a test: it asserts nothing.
 import type { Activation } from '../engine/activation.js';
 import type { Engine, Tensor } from '../engine/engine.js';
 import { createNodeEngine } from '../engine/node.js';
@@ -45,13 +49,16 @@ interface Row {
   kernel: string;
   shape: string;
   ms: number;
-  rate: string;
+  /** Floating-point operations of one call (a GFLOP/s row), or bytes moved (a GB/s row), or a rate already written out. */
+  flop?: number;
+  bytes?: number;
+  rate?: string;
 }
 
 // Mean time of one call: at least `reps` calls and at least MIN_SPAN_MS of them, recorded back to
 // back and synced once, so that a sync's fixed cost (~0.1-6 ms here) does not swamp a small kernel.
 const MIN_SPAN_MS = flag('min-ms', 300);
-async function time(e: Engine, reps: number, body: () => Tensor[] | void): Promise<number> {
+async function time(e: Engine, reps: number, body: () => Tensor[] | void, minMs = MIN_SPAN_MS): Promise<number> {
   const once = async () => {
     const t0 = performance.now();
     body()?.forEach((t) => t.release());
@@ -59,7 +66,7 @@ async function time(e: Engine, reps: number, body: () => Tensor[] | void): Promi
     return performance.now() - t0;
   };
   await once(); // compiles the pipelines
-  const n = Math.max(reps, Math.min(2000, Math.ceil(MIN_SPAN_MS / Math.max(await once(), 1e-3))));
+  const n = Math.max(reps, Math.min(2000, Math.ceil(minMs / Math.max(await once(), 1e-3))));
   const t0 = performance.now();
   for (let r = 0; r < n; r++) body()?.forEach((t) => t.release());
   await e.sync();
@@ -76,38 +83,50 @@ try {
   console.log(`adapter: ${e.adapterName}; ${subgroupsFlag([CONV_TILE, MATMUL_FORM], e.subgroupMinSize)}`);
   console.log(`max storage binding: ${(maxBinding / 2 ** 20).toFixed(0)} MiB; batch ${B}${B < flag('batch', 256) ? ' (reduced to fit)' : ''}; ${reps} reps\n`);
   // Rows print as they are measured (the whole run takes minutes on a CPU adapter).
-  // Ceilings: the best of 3 timings of an FMA-only kernel and of a copy kernel.
+  // Ceilings: the best of 3 timings of an FMA-only kernel and of a copy kernel; then, after every
+  // row, one short timing of each (the probe) for the row's share.
+  const wg = 64, iter = 2048, fullGroups = flag('ceiling-groups', 2048);
+  const out = e.empty([fullGroups * wg]);
+  const fmaProg = (groups: number) => ({ name: 'ceiling_fma', source: ceilingFmaSource, constants: { ITER: iter, WG: wg }, workgroups: [groups] });
+  const fmaFlop = (groups: number) => groups * wg * iter * 8 * 2;
+  const count = (32 << 20) / 16; // 32 MiB copied
+  const src = e.zeros([count * 4]), dst = e.empty([count * 4]);
+  const copyProg = { name: 'ceiling_copy', source: ceilingCopySource, constants: { COUNT: count, WG: wg }, workgroups: grid1d(count, wg) };
+  const copyBytes = 2 * 16 * count;
   let fmaCeiling = 0, copyCeiling = 0;
-  {
-    const iter = 2048, groups = flag('ceiling-groups', 2048), wg = 64;
-    const out = e.empty([groups * wg]);
-    const fmaProg = { name: 'ceiling_fma', source: ceilingFmaSource, constants: { ITER: iter, WG: wg }, workgroups: [groups] };
-    const flop = groups * wg * iter * 8 * 2;
-    for (let r = 0; r < 3; r++) {
-      const ms = await time(e, 1, () => e.run(fmaProg, [out]));
-      fmaCeiling = Math.max(fmaCeiling, flop / ms / 1e6);
-    }
-    out.release();
-    const count = (32 << 20) / 16; // 32 MiB copied
-    const src = e.zeros([count * 4]), dst = e.empty([count * 4]);
-    const copyProg = { name: 'ceiling_copy', source: ceilingCopySource, constants: { COUNT: count, WG: wg }, workgroups: grid1d(count, wg) };
-    for (let r = 0; r < 3; r++) {
-      const ms = await time(e, 1, () => e.run(copyProg, [src, dst]));
-      copyCeiling = Math.max(copyCeiling, (2 * 16 * count) / ms / 1e6);
-    }
-    src.release();
-    dst.release();
-    console.log(`ceiling_fma   ${fmaCeiling.toFixed(2)} GFLOP/s  (${groups * wg} invocations x ${iter} x 8 independent FMA chains, registers only)`);
-    console.log(`ceiling_copy  ${copyCeiling.toFixed(2)} GB/s  (32 MiB read + 32 MiB written as vec4f)\n`);
+  for (let r = 0; r < 3; r++) {
+    const ms = await time(e, 1, () => e.run(fmaProg(fullGroups), [out]));
+    fmaCeiling = Math.max(fmaCeiling, fmaFlop(fullGroups) / ms / 1e6);
   }
-  const emit = (r: Row) => {
+  for (let r = 0; r < 3; r++) {
+    const ms = await time(e, 1, () => e.run(copyProg, [src, dst]));
+    copyCeiling = Math.max(copyCeiling, copyBytes / ms / 1e6);
+  }
+  console.log(`ceiling_fma   ${fmaCeiling.toFixed(2)} GFLOP/s  (${fullGroups * wg} invocations x ${iter} x 8 independent FMA chains, registers only)`);
+  console.log(`ceiling_copy  ${copyCeiling.toFixed(2)} GB/s  (32 MiB read + 32 MiB written as vec4f)\n`);
+  const probeMs = flag('probe-ms', 100);
+  const probe = async () => ({
+    fma: fmaFlop(fullGroups) / (await time(e, 1, () => e.run(fmaProg(fullGroups), [out]))) / 1e6,
+    copy: copyBytes / (await time(e, 1, () => e.run(copyProg, [src, dst]), probeMs)) / 1e6,
+  });
+  let before = await probe();
+  const probes: number[] = [before.fma];
+  const pct = (v: number, c: number) => `${((100 * v) / c).toFixed(1).padStart(5)}% of ${c.toFixed(1)}`;
+  const emit = async (r: Row) => {
     if (!want(r.kernel)) return;
-    console.log(`${r.kernel.padEnd(24)}  ${r.shape.padEnd(30)}  ${r.ms.toFixed(2).padStart(10)}  ${r.rate}`);
+    let rate = r.rate ?? '';
+    if (r.flop !== undefined || r.bytes !== undefined) {
+      const after = await probe();
+      probes.push(after.fma);
+      const fma = (before.fma + after.fma) / 2, copy = (before.copy + after.copy) / 2;
+      before = after;
+      rate = r.flop !== undefined
+        ? `${(r.flop / r.ms / 1e6).toFixed(2).padStart(7)} GFLOP/s ${pct(r.flop / r.ms / 1e6, fma)}`
+        : `${(r.bytes! / r.ms / 1e6).toFixed(2).padStart(7)} GB/s    ${pct(r.bytes! / r.ms / 1e6, copy)}`;
+    }
+    console.log(`${r.kernel.padEnd(24)}  ${r.shape.padEnd(30)}  ${r.ms.toFixed(2).padStart(10)}  ${rate}`);
   };
-  console.log(`${'kernel'.padEnd(24)}  ${'shape'.padEnd(30)}  ${'ms'.padStart(10)}  rate (% of the ceiling)`);
-  const pct = (v: number, c: number) => `${((100 * v) / c).toFixed(1).padStart(5)}%`;
-  const gflops = (flop: number, ms: number) => `${(flop / ms / 1e6).toFixed(2).padStart(7)} GFLOP/s ${pct(flop / ms / 1e6, fmaCeiling)}`;
-  const gbs = (bytes: number, ms: number) => `${(bytes / ms / 1e6).toFixed(2).padStart(7)} GB/s    ${pct(bytes / ms / 1e6, copyCeiling)}`;
+  console.log(`${'kernel'.padEnd(24)}  ${'shape'.padEnd(30)}  ${'ms'.padStart(10)}  rate (% of the ceiling measured around the row, GFLOP/s or GB/s)`);
   // Times `body` only when a row named `kernel` is wanted.
   const timed = async (kernel: string, body: () => Tensor[] | void) => (want(kernel) ? time(e, reps, body) : NaN);
 
@@ -135,13 +154,13 @@ try {
     const act: Activation = 'tanh';
     const y = conv2dForward(e, x, w, b, { activation: act, dilation: dil });
     let ms = await timed('conv2d_forward', () => [conv2dForward(e, x, w, b, { activation: act, dilation: dil })]);
-    emit({ kernel: 'conv2d_forward', shape, ms, rate: gflops(flop, ms) });
+    await emit({ kernel: 'conv2d_forward', shape, ms, flop });
     ms = await timed('conv2d_backward_input', () => [conv2dBackwardInput(e, y, w, x.shape, dil)]);
-    emit({ kernel: 'conv2d_backward_input', shape, ms, rate: gflops(flop, ms) });
+    await emit({ kernel: 'conv2d_backward_input', shape, ms, flop });
     ms = await timed('conv2d_backward_weight', () => [conv2dBackwardWeight(e, x, y, k, dil)]);
-    emit({ kernel: 'conv2d_backward_weight', shape, ms, rate: gflops(flop, ms) });
+    await emit({ kernel: 'conv2d_backward_weight', shape, ms, flop });
     ms = await timed('conv2d_backward_bias', () => [conv2dBackwardBias(e, y)]);
-    emit({ kernel: 'conv2d_backward_bias', shape, ms, rate: gbs(y.bytes, ms) });
+    await emit({ kernel: 'conv2d_backward_bias', shape, ms, bytes: y.bytes });
     // the max-pool that follows (DNN1)
     if (label === 'DNN1' && o % 2 === 0 && want('maxpool')) {
       const p = { k: 2 };
@@ -151,9 +170,9 @@ try {
         const r = maxPoolForward(e, y, p);
         return [r.y, r.argmax];
       });
-      emit({ kernel: 'maxpool_forward', shape: `${n}x16x${o}²`, ms, rate: gbs(bytes, ms) });
+      await emit({ kernel: 'maxpool_forward', shape: `${n}x16x${o}²`, ms, bytes });
       ms = await timed('maxpool_backward', () => [maxPoolBackward(e, py, argmax, y.shape, p)]);
-      emit({ kernel: 'maxpool_backward', shape: `${n}x16x${o}²`, ms, rate: gbs(bytes + y.bytes, ms) });
+      await emit({ kernel: 'maxpool_backward', shape: `${n}x16x${o}²`, ms, bytes: bytes + y.bytes });
       py.release();
       argmax.release();
     }
@@ -172,7 +191,7 @@ try {
     for (const form of ['never', 'always'] as const) {
       CONV_TILE.gemm = form;
       const ms = await timed('conv2d_forward', () => [conv2dForward(e, x, w, b, { activation: 'tanh', dilation: 32 })]);
-      emit({ kernel: form === 'never' ? 'conv2d_forward direct' : 'conv2d_forward im2col+mm', shape, ms, rate: gflops(flop, ms) });
+      await emit({ kernel: form === 'never' ? 'conv2d_forward direct' : 'conv2d_forward im2col+mm', shape, ms, flop });
     }
     CONV_TILE.gemm = 'auto';
     [x, w, b].forEach((t) => t.release());
@@ -187,12 +206,12 @@ try {
     const flop = 2 * B * fin * fout;
     const y = linearForward(e, x, w, b, 'tanh');
     let ms = await timed('linear_forward (matmul)', () => [linearForward(e, x, w, b, 'tanh')]);
-    emit({ kernel: 'linear_forward (matmul)', shape: `${B}x${fin} -> ${fout}`, ms, rate: gflops(flop, ms) });
+    await emit({ kernel: 'linear_forward (matmul)', shape: `${B}x${fin} -> ${fout}`, ms, flop });
     ms = await timed('linear_backward', () => {
       const g = linearBackward(e, x, w, y, y, 'tanh');
       return [g.dx, g.dw, g.db];
     });
-    emit({ kernel: 'linear_backward', shape: `${B}x${fin} -> ${fout}`, ms, rate: gflops(2 * flop, ms) });
+    await emit({ kernel: 'linear_backward', shape: `${B}x${fin} -> ${fout}`, ms, flop: 2 * flop });
     [x, w, b, y].forEach((t) => t.release());
   }
 
@@ -205,7 +224,7 @@ try {
       MATMUL_FORM.form = form;
       const name = `matmul ${form}${form === chosen ? ' *' : ''}`;
       const ms = await timed(name, () => [matmul(e, a, bm)]);
-      emit({ kernel: name, shape: `${M}x${M}x${M}`, ms, rate: gflops(2 * M ** 3, ms) });
+      await emit({ kernel: name, shape: `${M}x${M}x${M}`, ms, flop: 2 * M ** 3 });
     }
     MATMUL_FORM.form = 'auto';
     a.release();
@@ -220,16 +239,16 @@ try {
       const r = softmaxCrossEntropy(e, z, labels);
       return [r.probs, r.loss, r.grad];
     });
-    emit({ kernel: 'softmax_cross_entropy', shape: `${B}x2`, ms, rate: gbs(B * 2 * 4 * 3, ms) });
+    await emit({ kernel: 'softmax_cross_entropy', shape: `${B}x2`, ms, bytes: B * 2 * 4 * 3 });
     const n = 13_630; // DNN1's weights
     const w = fill(e, [n]), g = fill(e, [n]), v = e.zeros([n]);
     let msO = await timed('sgd', () => sgdStep(e, w, g, v, { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }));
-    emit({ kernel: 'sgd', shape: `${n} weights`, ms: msO, rate: gbs(n * 4 * 5, msO) });
+    await emit({ kernel: 'sgd', shape: `${n} weights`, ms: msO, bytes: n * 4 * 5 });
     msO = await timed('adagrad', () => adagradStep(e, w, g, v, { lr: 0.01, eps: 1e-8, weightDecay: 1e-4 }));
-    emit({ kernel: 'adagrad', shape: `${n} weights`, ms: msO, rate: gbs(n * 4 * 5, msO) });
+    await emit({ kernel: 'adagrad', shape: `${n} weights`, ms: msO, bytes: n * 4 * 5 });
     const big = fill(e, [B * 16, 2500]);
     msO = await timed('reduce_rows (sum)', () => [reduceRows(e, big, 'sum')]);
-    emit({ kernel: 'reduce_rows (sum)', shape: `${B * 16}x2500`, ms: msO, rate: gbs(big.bytes, msO) });
+    await emit({ kernel: 'reduce_rows (sum)', shape: `${B * 16}x2500`, ms: msO, bytes: big.bytes });
     [z, labels, w, g, v, big].forEach((t) => t.release());
   }
 
@@ -240,21 +259,23 @@ try {
     const img = e.tensor([side * side], packRgba(rgba));
     const reqs = Array.from({ length: B }, (_, i) => ({ offset: 0, width: side, height: side, cx: (i * 97) % side, cy: (i * 211) % side, angle: i * 0.1, mirror: i % 2 === 1 }));
     const ms = await timed('gather_patches', () => [gatherPatches(e, img, reqs, 101, { scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] })]);
-    emit({ kernel: 'gather_patches', shape: `${B}x3x101² from ${side}²`, ms, rate: `${((B / ms) * 1000).toFixed(0)} patches/s` });
+    await emit({ kernel: 'gather_patches', shape: `${B}x3x101² from ${side}²`, ms, rate: `${((B / ms) * 1000).toFixed(0)} patches/s` });
     img.release();
     const mside = flag('map', 1024);
     const map = fill(e, [mside, mside], 0, 1);
     const msD = await timed('disk_filter (d=10)', () => [diskFilter(e, map, 10)]);
-    emit({ kernel: 'disk_filter (d=10)', shape: `${mside}²`, ms: msD, rate: `${((mside * mside) / msD / 1e3).toFixed(1)} Mpx/s` });
+    await emit({ kernel: 'disk_filter (d=10)', shape: `${mside}²`, ms: msD, rate: `${((mside * mside) / msD / 1e3).toFixed(1)} Mpx/s` });
     if (want('nms')) {
       const mf = diskFilter(e, map, 10);
       const t0 = performance.now();
       const dets = await nonMaxSuppression(e, mf, { radius: 20, threshold: 0.5 });
       const msN = performance.now() - t0;
-      emit({ kernel: 'nms (2d=20, t=0.5)', shape: `${mside}², ${dets.length} dets`, ms: msN, rate: `${((mside * mside) / msN / 1e3).toFixed(1)} Mpx/s` });
+      await emit({ kernel: 'nms (2d=20, t=0.5)', shape: `${mside}², ${dets.length} dets`, ms: msN, rate: `${((mside * mside) / msN / 1e3).toFixed(1)} Mpx/s` });
     }
   }
 
+  if (probes.length) console.log(`\nceiling probes around the rows: ${Math.min(...probes).toFixed(1)}-${Math.max(...probes).toFixed(1)} GFLOP/s (start: ${fmaCeiling.toFixed(1)})`);
+  [out, src, dst].forEach((t) => t.release());
 } finally {
   e.destroy();
 }
