@@ -186,6 +186,45 @@ describe('conv2d', () => {
       }
     });
 
+  // The backward-input without subgroups (the first layer's few channels on lavapipe, every layer
+  // where there are no subgroups) computes 2 input rows per invocation at dilation 1 on a CPU adapter
+  // (CONV_TILE.backwardRows): 1 and 2 forced on every case with Cin < 8 above and on the Cin >= 8
+  // cases, odd heights (the last block's second row lies outside), PX 1..4 on DNN1's first layer, and
+  // dilation > 1 (2 falls back to 1). Both sum each pixel in the same order, so they agree bit for bit.
+  it('backward-input without subgroups, 1 and 2 rows per invocation, matches float64 and agrees bit for bit', async () => {
+    const e = ctx.e;
+    const before = CONV_TILE.PX;
+    CONV_TILE.subgroups = 'never';
+    try {
+      const cases = [...CASES.map(([name, s]) => [name, s] as [string, ConvShape]), ...BACKWARD_INPUT_CASES];
+      for (const [name, s] of cases) {
+        const { HO, WO } = convOut(s);
+        const w = randomArray(s.COUT * s.CIN * s.K * s.K, 71, -0.5, 0.5);
+        const g = randomArray(s.N * s.COUT * HO * WO, 72);
+        const Wt = e.tensor([s.COUT, s.CIN, s.K, s.K], w), G = e.tensor([s.N, s.COUT, HO, WO], g);
+        const shape = [s.N, s.CIN, s.H, s.W];
+        const ref = conv2dBackwardRef(new Float64Array(s.N * s.CIN * s.H * s.W), w, g, s).dx;
+        for (const px of name === CASES[0][0] ? [1, 2, 3, 4] : [4]) {
+          CONV_TILE.PX = px;
+          const out: Float32Array[] = [];
+          for (const rows of [1, 2]) {
+            CONV_TILE.backwardRows = rows;
+            const dx = conv2dBackwardInput(e, G, Wt, shape, s.D);
+            out.push(await dx.read());
+            dx.release();
+            expectClose(out[out.length - 1], ref, 1e-4, 1e-5, `dx (${name}, PX ${px}, ${rows} row(s) per invocation)`);
+          }
+          expect(out[1], `${name}, PX ${px}: 2 rows per invocation changed the sums`).toEqual(out[0]);
+        }
+        for (const t of [Wt, G]) t.release();
+      }
+    } finally {
+      CONV_TILE.subgroups = 'auto';
+      CONV_TILE.backwardRows = 0;
+      CONV_TILE.PX = before;
+    }
+  });
+
   // The packed weights read from a storage binding (CONV_TILE.weights; the default reads them from a
   // 64 KiB uniform buffer when they fit): forced on three of the cases above, and chosen by itself for
   // a layer whose packed weights exceed 64 KiB (40 x 30 x 4x4 = 19,200 > 16,384 floats).

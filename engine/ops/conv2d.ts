@@ -68,6 +68,9 @@ export const CONV_TILE = {
   /** The subgroup backward-input may take 5 pixels of a row per invocation where that fills the
    * row's blocks better than 4 (rowPixels); false keeps CONV_TILE.PX (tests, A/B benchmarks). */
   fivePixels: true,
+  /** > 0: rows per invocation of the backward-input without subgroups (1 or 2; 2 applies at
+   * dilation 1 only), else chosen by backwardInputRows (tests, A/B benchmarks). */
+  backwardRows: 0,
 };
 
 /**
@@ -82,6 +85,19 @@ function rowPixels(W: number): number {
   if (px !== 4 || !CONV_TILE.fivePixels) return px;
   const fill = (p: number) => W / (p * Math.ceil(W / p));
   return fill(5) > fill(4) ? 5 : 4;
+}
+
+/**
+ * Input rows per invocation of conv2d_backward_input.wgsl (the form without subgroups: on
+ * lavapipe the first layer's 3 channels, everywhere else every layer): 2 at dilation 1 on a CPU
+ * adapter, where the two rows share the g rows they both read; 1 elsewhere (no GPU measured yet).
+ * CONV_TILE.backwardRows forces it (tests, A/B benchmarks).
+ */
+function backwardInputRows(e: Engine, D: number): number {
+  const forced = CONV_TILE.backwardRows;
+  if (D !== 1) return 1;
+  if (forced > 0) return forced;
+  return e.isCpuAdapter ? 2 : 1;
 }
 
 /** The packed-weight array the conv shaders declare: 4096 vec4s, 64 KiB, WebGPU's guaranteed
@@ -222,12 +238,13 @@ export function conv2dBackwardInput(e: Engine, g: Tensor, w: Tensor, inputShape:
   const { packed, source } = packWeights(e, w, false, cp, subgroup ? BACKWARD_INPUT_SUBGROUP : BACKWARD_INPUT);
   const dx = e.empty([N, CIN, H, W]);
   const PX = subgroup ? rowPixels(W) : CONV_TILE.PX;
-  const [gx, gy] = grid1d(N * H * Math.ceil(W / PX), 64);
+  const PY = subgroup ? 1 : backwardInputRows(e, d.D);
+  const [gx, gy] = grid1d(N * Math.ceil(H / PY) * Math.ceil(W / PX), 64);
   e.run(
     {
       name: subgroup ? 'conv2d_backward_input_subgroup' : 'conv2d_backward_input',
       source,
-      constants: { N, CIN, H, W, COUT: d.COUT, K: d.K, D: d.D, PX },
+      constants: { N, CIN, H, W, COUT: d.COUT, K: d.K, D: d.D, PX, ...(subgroup ? {} : { PY }) },
       workgroups: [gx, gy, cp / cb],
     },
     [g, packed, dx],
