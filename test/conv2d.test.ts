@@ -141,8 +141,9 @@ describe('conv2d', () => {
 
   // The backward-input's subgroup form (16 input channels per invocation, used from 8 input channels
   // on): one and two channel blocks (the second partial), K 2..4, dilation 2, PX 1..4 on two cases;
-  // in the subgroup form also 5 pixels per invocation (CONV_TILE.fivePixels, where 5-pixel blocks
-  // fill the rows better: widths 5, 10, 13), sliding (dilation 1) and not (dilation 2).
+  // in the subgroup form also 3 or 5 pixels per invocation (CONV_TILE.fitRows, where 3- or 5-pixel
+  // blocks fill the rows better: 5 at widths 5, 10, 13; 3 at widths 6 and 9), sliding (dilation 1)
+  // and not (dilation 2).
   const BACKWARD_INPUT_CASES: [string, ConvShape][] = [
     ['Cin 16, Cout 16, 3x3, width 13', { N: 2, CIN: 16, H: 12, W: 13, COUT: 16, K: 3, D: 1 }],
     ['Cin 12, Cout 7, 4x4, width 10', { N: 1, CIN: 12, H: 11, W: 10, COUT: 7, K: 4, D: 1 }],
@@ -150,6 +151,8 @@ describe('conv2d', () => {
     ["DNN1's 5x5 map (16 -> 16, 2x2), batch 7", { N: 7, CIN: 16, H: 5, W: 5, COUT: 16, K: 2, D: 1 }],
     ['Cin 9, Cout 18, 3x3, width 13 (5-pixel blocks: 3, the last partial)', { N: 3, CIN: 9, H: 7, W: 13, COUT: 18, K: 3, D: 1 }],
     ['Cin 16, Cout 5, 2x2, dilation 2, width 10', { N: 2, CIN: 16, H: 6, W: 10, COUT: 5, K: 2, D: 2 }],
+    ["wide20x's 6x6 map (48 -> 48, 3x3; 3-pixel blocks: 2)", { N: 2, CIN: 48, H: 6, W: 6, COUT: 48, K: 3, D: 1 }],
+    ['Cin 9, Cout 16, 2x2, width 9, height 7 (3-pixel blocks: 3)', { N: 3, CIN: 9, H: 7, W: 9, COUT: 16, K: 2, D: 1 }],
   ];
   for (const form of ['never', 'always'] as const)
     it(`backward-input with CONV_TILE.subgroups = '${form}' matches float64 (Cin >= 8)`, async () => {
@@ -168,12 +171,12 @@ describe('conv2d', () => {
           } else {
             const ref = conv2dBackwardRef(new Float64Array(s.N * s.CIN * s.H * s.W), w, g, s).dx;
             for (const px of name === BACKWARD_INPUT_CASES[0][0] || s.N === 7 ? [1, 2, 3, 4] : [4])
-              for (const five of form === 'always' && px === 4 ? [false, true] : [false]) {
+              for (const fit of form === 'always' && px === 4 ? [false, true] : [false]) {
                 CONV_TILE.PX = px;
-                CONV_TILE.fivePixels = five;
+                CONV_TILE.fitRows = fit;
                 const dx = conv2dBackwardInput(e, G, Wt, shape, s.D);
                 // sums of up to COUT*K*K = 144 terms
-                expectClose(await dx.read(), ref, 1e-4, 1e-5, `dx (${name}, PX ${px}${five ? ', 5 where it fills better' : ''})`);
+                expectClose(await dx.read(), ref, 1e-4, 1e-5, `dx (${name}, PX ${px}${fit ? ', 3 or 5 where it fills better' : ''})`);
                 dx.release();
               }
           }
@@ -181,7 +184,7 @@ describe('conv2d', () => {
         }
       } finally {
         CONV_TILE.subgroups = 'auto';
-        CONV_TILE.fivePixels = true;
+        CONV_TILE.fitRows = true;
         CONV_TILE.PX = before;
       }
     });

@@ -65,26 +65,30 @@ export const CONV_TILE = {
    * vec4 of the row (dilation 1, 4 pixels, WO a multiple of 4); false forces the scalar stores
    * (tests, A/B benchmarks). */
   vec4Stores: true,
-  /** The subgroup backward-input may take 5 pixels of a row per invocation where that fills the
+  /** The subgroup backward-input takes 3 or 5 pixels of a row per invocation where that fills the
    * row's blocks better than 4 (rowPixels); false keeps CONV_TILE.PX (tests, A/B benchmarks). */
-  fivePixels: true,
+  fitRows: true,
   /** > 0: rows per invocation of the backward-input without subgroups (1 or 2; 2 applies at
    * dilation 1 only), else chosen by backwardInputRows (tests, A/B benchmarks). */
   backwardRows: 0,
 };
 
 /**
- * Pixels of a row per invocation of the subgroup backward-input: CONV_TILE.PX, or 5 where 5-pixel
- * blocks fill the row better than 4-pixel ones (DNN1's 5x5 map: 5 of 5 slots against 5 of 8).
- * Measured on lavapipe, interleaved in one process (docs/PERFORMANCE.md): faster where 5 fills
- * better (5x5 1.6x, 10x10 1.5x, 14x14 1.1-1.3x, 50x50 1.2x), even at 13x13 and 6x6, slower where it
- * fills worse (24x24, 11x11), so the rule is the fill.
+ * Pixels of a row per invocation of the subgroup backward-input: CONV_TILE.PX, or 3 or 5 where
+ * 3- or 5-pixel blocks fill the row better than 4-pixel ones (DNN1's 5x5 map: 5 of 5 slots against
+ * 5 of 8; the 20x nets' 6x6: 6 of 6 against 6 of 8); ties keep 4, then 5. Measured on lavapipe,
+ * interleaved in one process (docs/PERFORMANCE.md): 5 is faster where it fills better (5x5 1.6x,
+ * 10x10 1.5x, 14x14 1.1-1.3x, 50x50 1.2x) and slower where it fills worse (24x24, 11x11); 3 is
+ * faster where it fills better (6x6 1.3x, 18x18 1.15x, 21x21 1.05x) and slower where it fills worse
+ * (7x7 0.8x), so the rule is the fill.
  */
 function rowPixels(W: number): number {
   const px = CONV_TILE.PX;
-  if (px !== 4 || !CONV_TILE.fivePixels) return px;
+  if (px !== 4 || !CONV_TILE.fitRows) return px;
   const fill = (p: number) => W / (p * Math.ceil(W / p));
-  return fill(5) > fill(4) ? 5 : 4;
+  let best = 4;
+  for (const p of [5, 3]) if (fill(p) > fill(best)) best = p;
+  return best;
 }
 
 /**
