@@ -1,6 +1,6 @@
 // npm run bench:kernels [-- --batch 256 --reps 3 --only conv --dense 700 --mini-batch 64 --subgroups never --min-ms 300]
 // Throughput of every kernel at the shapes of DNN1 (Cireşan et al. 2013, Table 1) at batch 256,
-// of the small nets (mini20x/compact20x on 31x31 windows) and of the dense detection form
+// of the small nets (mini20x, and wide20x: the shipped real-tissue net, on 31x31 windows) and of the dense detection form
 // (batch 1, a big map, dilations 1..16), printed with the adapter it ran on. First it measures
 // the adapter's ceilings: an FMA-only kernel (GFLOP/s) and a copy kernel (GB/s); every row also
 // prints its rate as a % of that ceiling. `--only a,b` keeps the rows whose kernel name contains
@@ -141,6 +141,10 @@ try {
     [MB, 3, 31, 12, 4, 1, 'mini20x'],
     [MB, 12, 14, 16, 3, 1, 'mini20x'],
     [MB, 16, 6, 24, 3, 1, 'mini20x'],
+    // the shipped real-tissue net (models/default.mitoscan, src/model/spec.ts)
+    [MB, 3, 31, 32, 4, 1, 'wide20x'],
+    [MB, 32, 14, 48, 3, 1, 'wide20x'],
+    [MB, 48, 6, 48, 3, 1, 'wide20x'],
   ];
   if (dense > 0) for (const d of [1, 4, 16]) convs.push([1, 16, dense, 16, 3, d, 'dense']);
   for (const [n, cin, size, cout, k, dil, label] of convs) {
