@@ -8,9 +8,14 @@
 // against the validation look-alikes (TUPAC16 non-mitosis patches: case 30's 20 for the shipped
 // split), each image scored by its best detection within 5 µm of its centre, as heldout-eval.ts
 // scores the test crops; a criterion that, unlike F1 over crops, weighs the look-alikes.
+// With --imposters-per-figure r, each row also gives the threshold of largest F1 when the
+// look-alikes' detections count as r look-alikes per validation figure would (their false alarms
+// weighted by r * figures / look-alikes; the crops' own false alarms unweighted): what a whole
+// field with r imposters per figure would choose (MIDOG 2021's labels: 2714 "not mitotic figure"
+// for 1721 figures, r = 1.58). Validation images only, like the rest.
 // Reads the AMi-Br crops and TUPAC16 auxiliary patches from `../shared/data` as training did.
 // Usage: node scripts/run-ts.mjs scripts/ensemble-threshold.ts --models a.mitoscan,b.mitoscan
-//        [--data ../shared/data] [--crop-mpp 0.25] [--out result.json]
+//        [--data ../shared/data] [--crop-mpp 0.25] [--imposters-per-figure 1.58] [--out result.json]
 import { join, resolve } from 'node:path';
 import { createNodeEngine } from '../engine/node.js';
 import { tupacAuxPatient } from '../src/datasets/crops.js';
@@ -18,7 +23,7 @@ import type { Model } from '../src/model/model-file.js';
 import { loadAmiBrCrops, loadPatchFolderImages } from '../src/node/crops.js';
 import { writeFileAtomic } from '../src/node/files.js';
 import { loadModel } from '../src/node/model-io.js';
-import { aucRoc, contestRadiusPx, cropScore } from '../src/eval/score.js';
+import { aucRoc, contestRadiusPx, cropScore, sweepThresholds } from '../src/eval/score.js';
 import { chooseThreshold, detectCandidates } from '../src/train/flow.js';
 
 const argv = process.argv.slice(2);
@@ -33,6 +38,12 @@ if (paths.length < 1) {
 }
 const data = resolve(flag('data', '../shared/data')!);
 const cropMpp = Number(flag('crop-mpp', '0.25'));
+const impostersArg = flag('imposters-per-figure');
+const imposters = impostersArg === undefined ? undefined : Number(impostersArg);
+if (imposters !== undefined && !(imposters > 0)) {
+  console.error(`--imposters-per-figure: expected a positive number, got '${impostersArg}'`);
+  process.exit(2);
+}
 const models: Model[] = [];
 for (const p of paths) models.push(await loadModel(p));
 const valOf = (m: Model) => (m.provenance.trainingSet as { valImages?: string[] } | undefined)?.valImages;
@@ -67,7 +78,24 @@ const e = await createNodeEngine();
 // crop-level labels: a look-alike patch is a negative, every other validation image is centred on a figure
 const cropLabel = valImages.map((im) => (im.id.startsWith('non-mitosis/') ? 0 : 1));
 const radius = contestRadiusPx(trainMpp);
-const rows: { nets: string; recorded?: number; f1: number; precision: number; recall: number; threshold: number; cropAuc: number }[] = [];
+type Weighted = { imposters: number; weight: number; threshold: number; f1: number; sensitivity: number; lookAlikeDetections: number };
+const rows: { nets: string; recorded?: number; f1: number; precision: number; recall: number; threshold: number; cropAuc: number; weighted?: Weighted }[] = [];
+
+/** The threshold of largest F1 with the look-alikes' detections weighted to r per figure. */
+function impostorWeighted(per: Awaited<ReturnType<typeof detectCandidates>>, r: number): Weighted {
+  const figures = per.filter((_, k) => cropLabel[k] === 1), looks = per.filter((_, k) => cropLabel[k] === 0);
+  const nFig = figures.reduce((a, p) => a + p.truth.length, 0);
+  const weight = looks.length ? (r * nFig) / looks.length : 0;
+  const thresholds = [...new Set(per.flatMap((p) => p.dets.map((d) => d.score)))].sort((a, b) => a - b);
+  let best: Weighted = { imposters: r, weight, threshold: 1, f1: 0, sensitivity: 0, lookAlikeDetections: 0 };
+  for (const p of sweepThresholds(figures, radius, thresholds)) {
+    const above = looks.reduce((a, q) => a + q.dets.filter((d) => d.score >= p.threshold).length, 0);
+    const { tp, fp, fn } = p.scores;
+    const f1 = (2 * tp) / (2 * tp + fp + weight * above + fn);
+    if (f1 > best.f1) best = { imposters: r, weight, threshold: p.threshold, f1, sensitivity: tp / (tp + fn), lookAlikeDetections: above };
+  }
+  return best;
+}
 try {
   const started = Date.now();
   for (const [label, nets] of [...models.map((m, i) => [paths[i], [m]] as const), ...(models.length > 1 ? [[paths.join(' + '), models] as const] : [])]) {
@@ -75,10 +103,13 @@ try {
     const c = chooseThreshold(per, trainMpp);
     const cropAuc = aucRoc(per.map((r, k) => cropScore(valImages[k].image, r.dets, radius)), cropLabel);
     const recorded = nets.length === 1 ? (nets[0].provenance.metrics as { valF1?: number } | undefined)?.valF1 : undefined;
-    rows.push({ nets: label, ...(recorded !== undefined ? { recorded } : {}), f1: c.f1, precision: c.precision, recall: c.recall, threshold: c.threshold, cropAuc });
+    const weighted = imposters === undefined ? undefined : impostorWeighted(per, imposters);
+    rows.push({ nets: label, ...(recorded !== undefined ? { recorded } : {}), f1: c.f1, precision: c.precision, recall: c.recall, threshold: c.threshold, cropAuc, ...(weighted ? { weighted } : {}) });
     console.log(`${label}: validation F1 ${c.f1.toFixed(4)} (precision ${c.precision.toFixed(4)}, recall ${c.recall.toFixed(4)}) at t = ${c.threshold.toFixed(4)}` +
       (recorded !== undefined ? `; recorded in training: ${recorded.toFixed(4)}` : '') +
       `; crop AUC ${cropAuc.toFixed(4)} (${cropLabel.filter((l) => l === 1).length} figures vs ${cropLabel.filter((l) => l === 0).length} look-alikes) [${((Date.now() - started) / 1000).toFixed(0)} s]`);
+    if (weighted) console.log(`  with ${weighted.imposters} imposters per figure (look-alike detections x ${weighted.weight.toFixed(1)}): t = ${weighted.threshold.toFixed(4)}, weighted F1 ${weighted.f1.toFixed(4)}, ` +
+      `validation sensitivity ${weighted.sensitivity.toFixed(4)}, ${weighted.lookAlikeDetections} look-alike detection(s) at or above t`);
   }
 } finally {
   e.destroy();
