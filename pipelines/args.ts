@@ -3,10 +3,13 @@
 export interface ParsedArgs {
   positionals: string[];
   flags: Map<string, string | true>;
+  /** Positionals before any `--` that start with one dash (`-o`): a mistyped option, refused by checkFlags. */
+  dashed?: string[];
 }
 
 export function parseArgs(argv: string[], booleans: readonly string[] = []): ParsedArgs {
   const positionals: string[] = [];
+  const dashed: string[] = [];
   const flags = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -19,9 +22,13 @@ export function parseArgs(argv: string[], booleans: readonly string[] = []): Par
       if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
       else if (booleans.includes(a.slice(2)) || i + 1 >= argv.length || argv[i + 1].startsWith('--')) flags.set(a.slice(2), true);
       else flags.set(a.slice(2), argv[++i]);
-    } else positionals.push(a);
+    } else if (a === '-h') flags.set('help', true);
+    else {
+      if (a.length > 1 && a.startsWith('-')) dashed.push(a);
+      positionals.push(a);
+    }
   }
-  return { positionals, flags };
+  return { positionals, flags, dashed };
 }
 
 export class UsageError extends Error {}
@@ -35,18 +42,52 @@ export function flagString(args: ParsedArgs, name: string, fallback?: string): s
   return v;
 }
 
-export function flagNumber(args: ParsedArgs, name: string, fallback: number, check?: (v: number) => boolean): number {
+/** What a numeric flag accepts: the test, and the words the error message states it in. */
+export interface NumberRule {
+  ok: (v: number) => boolean;
+  says: string;
+}
+
+/** A whole number, at least `min` and at most `max` where given. */
+export function whole(min?: number, max?: number): NumberRule {
+  const says = min !== undefined && max !== undefined ? `a whole number from ${min} to ${max}` : min !== undefined ? `a whole number >= ${min}` : 'a whole number';
+  return { ok: (v) => Number.isInteger(v) && (min === undefined || v >= min) && (max === undefined || v <= max), says };
+}
+
+/** A number above (or from, with `from`) `lo` and below (or up to, with `upTo`) `hi`. */
+export function range(lo: number, hi: number, ends: { from?: boolean; upTo?: boolean } = {}): NumberRule {
+  const low = ends.from ? (v: number) => v >= lo : (v: number) => v > lo;
+  const high = ends.upTo ? (v: number) => v <= hi : (v: number) => v < hi;
+  return { ok: (v) => low(v) && high(v), says: `a number ${ends.from ? '>=' : '>'} ${lo} and ${ends.upTo ? '<=' : '<'} ${hi}` };
+}
+
+/** A number above 0 (or from 0, with `from`), without an upper bound. */
+export function positive(from = false): NumberRule {
+  return { ok: (v) => (from ? v >= 0 : v > 0), says: from ? 'a number >= 0' : 'a number > 0' };
+}
+
+/** One of the listed values. */
+export function oneOf(...values: number[]): NumberRule {
+  return { ok: (v) => values.includes(v), says: values.length === 2 ? `${values[0]} or ${values[1]}` : `one of ${values.join(', ')}` };
+}
+
+export function flagNumber(args: ParsedArgs, name: string, fallback: number, rule?: NumberRule): number {
   const s = flagString(args, name);
   if (s === undefined) return fallback;
   // Number() reads '', ' ', '0x10' and '1_0' loosely: only decimal numbers are accepted
   const v = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(s) ? Number(s) : NaN;
-  if (!Number.isFinite(v) || (check && !check(v))) throw new UsageError(`--${name}: '${printableArg(s)}' is not a valid value`);
+  if (!Number.isFinite(v) || (rule && !rule.ok(v))) {
+    throw new UsageError(`--${name}: '${printableArg(s)}' is not a valid value${rule ? `: expected ${rule.says}` : Number.isFinite(v) ? '' : ': expected a number'}`);
+  }
   return v;
 }
 
 /** Rejects flags the command does not know (typos should not be silently ignored). */
 export function checkFlags(args: ParsedArgs, known: readonly string[]): void {
   for (const k of args.flags.keys()) if (!known.includes(k)) throw new UsageError(`unknown option --${k}`);
+  // `-o out` would otherwise run with 'out' as an input and the default output folder
+  const d = args.dashed?.[0];
+  if (d) throw new UsageError(`'${printableArg(d)}' is not an option: options start with two dashes (such as --out); a file whose name starts with '-' can be given as ./${printableArg(d)}`);
 }
 
 /** A boolean flag: present or not; `--flag value` is a usage error. */

@@ -24,7 +24,7 @@ import { saveModel } from '../src/node/model-io.js';
 import { runDifferences } from '../src/train/checkpoint.js';
 import { CANDIDATE_THRESHOLD, type ScoredImage } from '../src/train/flow.js';
 import type { TrainingImage } from '../src/train/training-set.js';
-import { checkFlags, flagBoolean, flagNumber, flagString, parseArgs, UsageError } from './args.js';
+import { checkFlags, flagBoolean, flagNumber, flagString, parseArgs, UsageError, whole } from './args.js';
 import { modelThreshold } from './detect.js';
 import { formatSeconds } from './progress.js';
 import { detectWithProgress, loadTrainingData, parseTrainSettings, TRAIN_BOOLEANS, TRAIN_FLAGS, TRAIN_OPTIONS_HELP, trainOnImages } from './train.js';
@@ -108,7 +108,7 @@ export async function run(argv: string[]): Promise<void> {
   if (protocol !== 'kfold' && protocol !== 't1t2t3') throw new UsageError(`--protocol: '${protocol}' is not kfold or t1t2t3`);
   if (protocol === 'kfold' && (args.flags.has('sizes') || args.flags.has('split'))) throw new UsageError('--sizes and --split apply to --protocol t1t2t3');
   if (protocol === 't1t2t3' && args.flags.has('folds')) throw new UsageError('--folds applies to --protocol kfold');
-  const folds = flagNumber(args, 'folds', 5, (v) => Number.isInteger(v) && v >= 2);
+  const folds = flagNumber(args, 'folds', 5, whole(2));
   const sizes = parseSizes(flagString(args, 'sizes', '26:9:15')!);
   const split = flagString(args, 'split', 'patient');
   if (split !== 'patient' && split !== 'image') throw new UsageError(`--split: '${split}' is not patient or image`);

@@ -18,7 +18,7 @@ import { encodePng } from '../src/io/image.js';
 import { loadDemoModel } from '../src/node/default-model.js';
 import { checkOutputDir, writeFileAtomic } from '../src/node/files.js';
 import { generateField } from '../src/synth/tissue.js';
-import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './args.js';
+import { checkFlags, flagNumber, flagString, parseArgs, UsageError, range, whole } from './args.js';
 import { detectionSteps, loadModels, modelThreshold } from './detect.js';
 import { table } from './table.js';
 import { formatSeconds, Progress } from './progress.js';
@@ -64,12 +64,12 @@ export async function run(argv: string[]): Promise<void> {
   checkFlags(args, FLAGS);
   if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}' (demo takes options only)`);
   const outDir = resolve(flagString(args, 'out') ?? 'mitoscan-demo');
-  const size = flagNumber(args, 'size', DEMO_SIZE, (v) => Number.isInteger(v) && v >= 16 && v <= 8192);
-  const seed = flagNumber(args, 'seed', 7, (v) => Number.isInteger(v) && v >= 0);
+  const size = flagNumber(args, 'size', DEMO_SIZE, whole(16, 8192));
+  const seed = flagNumber(args, 'seed', 7, whole(0));
   const preset = flagString(args, 'preset', 'DNNf1') as Preset;
   if (!Object.hasOwn(PRESETS, preset)) throw new UsageError(`--preset: '${preset}' is not one of ${Object.keys(PRESETS).join(', ')}`);
-  const fixedT = args.flags.has('threshold') ? flagNumber(args, 'threshold', 0, (v) => v >= 0 && v < 1) : undefined;
-  const tile = args.flags.has('tile') ? flagNumber(args, 'tile', 0, (v) => Number.isInteger(v) && v >= 16) : undefined;
+  const fixedT = args.flags.has('threshold') ? flagNumber(args, 'threshold', 0, range(0, 1, { from: true })) : undefined;
+  const tile = args.flags.has('tile') ? flagNumber(args, 'tile', 0, whole(16)) : undefined;
 
   await checkOutputDir(outDir); // before any work: a bad --out fails now, not after the detection
   const modelArg = flagString(args, 'model');

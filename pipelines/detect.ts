@@ -13,6 +13,7 @@
 // a per-tile journal (--resume, --shard k/n + `mitoscan merge`), and <name>.csv, <name>.geojson
 // (level-0 px), <name>.heatmap.png (density on a low level, hotspot outlined) and
 // <name>.hotspot.json (the count a pathologist grades with). docs/SLIDES.md.
+import { realpath } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { createNodeEngine } from '../engine/node.js';
 import { parseXyCsv, type Centroid } from '../src/datasets/labels.js';
@@ -28,7 +29,7 @@ import type { Model } from '../src/model/model-file.js';
 import { loadDefaultModel } from '../src/node/default-model.js';
 import { checkExistingResults, checkOutputDir, checkRegularFile, lockOutputDir, readImageFile, readRegularFile, readImagePageCount, writeFileAtomic } from '../src/node/files.js';
 import { loadModel } from '../src/node/model-io.js';
-import { checkFlags, flagBoolean, flagMpp, flagNumber, flagString, parseArgs, UsageError } from './args.js';
+import { checkFlags, flagBoolean, flagMpp, flagNumber, flagString, parseArgs, UsageError, range, whole } from './args.js';
 import { windowSize } from '../src/model/spec.js';
 import { formatSeconds, Progress } from './progress.js';
 import { crc32, flattenParams } from '../src/model/model-file.js';
@@ -222,12 +223,12 @@ export async function run(argv: string[]): Promise<void> {
   if (images.some((p) => !p.trim())) throw new UsageError('no input file given: an image path is empty');
   const preset = flagString(args, 'preset', 'DNNf1') as Preset;
   if (!Object.hasOwn(PRESETS, preset)) throw new UsageError(`--preset: '${preset}' is not one of ${Object.keys(PRESETS).join(', ')}`);
-  const fixedT = args.flags.has('threshold') ? flagNumber(args, 'threshold', 0, (v) => v >= 0 && v < 1) : undefined;
+  const fixedT = args.flags.has('threshold') ? flagNumber(args, 'threshold', 0, range(0, 1, { from: true })) : undefined;
   const mapStride = mapStrideFlag(args);
   const mppFlag = flagMpp(args);
   const allPages = flagString(args, 'page') === 'all';
-  const page = allPages ? 0 : flagNumber(args, 'page', 0, (v) => Number.isInteger(v) && v >= 0);
-  const tile = args.flags.has('tile') ? flagNumber(args, 'tile', 0, (v) => Number.isInteger(v) && v >= 16 && v <= 16384) : undefined;
+  const page = allPages ? 0 : flagNumber(args, 'page', 0, whole(0));
+  const tile = args.flags.has('tile') ? flagNumber(args, 'tile', 0, whole(16, 16384)) : undefined;
   const outDir = resolve(flagString(args, 'out') ?? 'mitoscan-out');
   const wantMap = !args.flags.has('no-heatmap');
   const force = flagBoolean(args, 'force');
@@ -280,6 +281,7 @@ export async function run(argv: string[]): Promise<void> {
         !j.slide ? IMAGE_OUTPUTS.map((x) => `${j.name}.${x}`) : slideOpts.resume ? [] : [...(slideOpts.shard ? [] : SLIDE_OUTPUTS), SLIDE_JOURNAL].map((x) => `${j.name}.${x}`),
       ),
     ];
+    await checkInputsNotOutputs([...images, ...(truthPaths ?? [])], outDir, outputs);
     const replaced = await checkExistingResults(outDir, outputs, force);
     if (replaced.length) console.error(`mitoscan detect: --force: replacing ${replaced.length} file(s) of an earlier run in ${outDir}`);
     await detectAll();
@@ -417,12 +419,39 @@ export async function run(argv: string[]): Promise<void> {
         `threshold ${threshold}, images at ${mpp} µm/px, ${formatSeconds((Date.now() - started) / 1000)}`,
     );
     console.log(table(tRows));
-    if (jobs.some((j) => !j.slide)) console.log(`wrote ${outDir}/{<name>.csv,.json,.geojson,.overlay.png${wantMap ? ',.heatmap.png' : ''}} and summary.csv`);
-    if (jobs.some((j) => j.slide)) {
+    // rows[i] is jobs[i]: name only the outputs of the images that did not fail
+    const done = (slide: boolean) => rows.some((r, i) => !r.error && !!jobs[i].slide === slide);
+    if (done(false)) console.log(`wrote ${outDir}/{<name>.csv,.json,.geojson,.overlay.png${wantMap ? ',.heatmap.png' : ''}} and summary.csv`);
+    else if (!done(true) && !slideOpts.shard) console.log(`wrote ${outDir}/summary.csv only (every image failed; its error column says why)`);
+    if (done(true)) {
       console.log(slideOpts.shard ? `wrote ${outDir}/<name>.${SLIDE_JOURNAL} (shard ${slideOpts.shard.k}/${slideOpts.shard.n}); combine the shards with: mitoscan merge <dirs...> --out <dir>` : `wrote ${outDir}/{<name>.csv,.geojson,.heatmap.png,.hotspot.json,.${SLIDE_JOURNAL}} and summary.csv`);
     }
     if (failed.length) {
       throw new Error(`${failed.length} of ${rows.length} image(s) failed: ${failed.map((r) => r.path).join(', ')} (see the messages above)`);
+    }
+  }
+}
+
+/** The path a file is reached by: its real path (links followed) when it exists, else the resolved one. */
+async function canonicalPath(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/**
+ * Refuses a run whose outputs include one of its inputs: `detect dir/*.png --out dir --force` after
+ * an earlier run lists dir/a.overlay.png as an input, and the run would replace it before reading it.
+ */
+async function checkInputsNotOutputs(inputs: readonly string[], outDir: string, outputs: readonly string[]): Promise<void> {
+  const byPath = new Map<string, string>();
+  for (const p of inputs) byPath.set(await canonicalPath(p), p);
+  for (const o of outputs) {
+    const input = byPath.get(await canonicalPath(join(outDir, o)));
+    if (input !== undefined) {
+      throw new UsageError(`${input} is an input of this run and also one of its outputs (${o} in ${outDir}); write the results to another --out, or leave an earlier run's outputs out of the inputs`);
     }
   }
 }
@@ -460,20 +489,21 @@ function parseSlideFlags(args: ReturnType<typeof parseArgs>): SlideFlags {
   let window: Window;
   if (hasHpf) {
     if (!args.flags.has('field-diameter')) throw new UsageError('--hpf needs --field-diameter <mm> (the diameter of one high-power field, e.g. 0.55)');
-    const n = flagNumber(args, 'hpf', 10, (v) => Number.isInteger(v) && v >= 1 && v <= 1000);
-    const d = flagNumber(args, 'field-diameter', 0, (v) => v > 0 && v <= 10);
+    const n = flagNumber(args, 'hpf', 10, whole(1, 1000));
+    const d = flagNumber(args, 'field-diameter', 0, range(0, 10, { upTo: true }));
     window = hpfWindow(d, n);
-  } else window = areaWindow(flagNumber(args, 'hotspot-area', 2, (v) => v > 0 && v <= 1000));
+  } else window = areaWindow(flagNumber(args, 'hotspot-area', 2, range(0, 1000, { upTo: true })));
   return { force, region, window, shard, resume };
 }
 
 /** Whether `path` is read as a slide: a TIFF with --slide, a tiled pyramid, or over SLIDE_PIXELS at level 0. */
 export async function isSlideFile(path: string, force = false): Promise<boolean> {
   let src: Awaited<ReturnType<typeof openFileSource>> | undefined;
+  let tiff = false;
   try {
     src = await openFileSource(path);
     const head = await src.read(0, 4);
-    const tiff = head.length === 4 && ((head[0] === 0x49 && head[1] === 0x49) || (head[0] === 0x4d && head[1] === 0x4d));
+    tiff = head.length === 4 && ((head[0] === 0x49 && head[1] === 0x49) || (head[0] === 0x4d && head[1] === 0x4d));
     if (!tiff) return false;
     const slide = await openSlide(src);
     const l0 = slide.levels[0];
@@ -484,7 +514,9 @@ export async function isSlideFile(path: string, force = false): Promise<boolean>
     await slide.readRegion(0, l0.width - 1, l0.height - 1, 1, 1);
     return true;
   } catch {
-    return false; // read again as an image, which reports the problem
+    // read again as a slide with --slide (the slide reader's error fits what was asked), else as
+    // an image, which reports the problem
+    return force && tiff;
   } finally {
     await src?.close();
   }

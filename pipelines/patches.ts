@@ -19,7 +19,7 @@ import { checkOutputFile, MAX_FILE_BYTES, readImageFile, readRegularFile, writeF
 import { saveModel } from '../src/node/model-io.js';
 import { patchFolds, pooledScores, scorePatches, trainPatchModel, type LabelledPatch, type PatchFoldResult } from '../src/train/patch-folders.js';
 import { trainOptions, type BatchProgress, type TrainOptions } from '../src/train/trainer.js';
-import { checkFlags, flagNumber, flagString, parseArgs, UsageError, flagBoolean } from './args.js';
+import { checkFlags, flagNumber, flagString, parseArgs, UsageError, flagBoolean, positive, range, whole } from './args.js';
 import { resolveSpec } from './spec-flag.js';
 import { formatSeconds, Progress } from './progress.js';
 
@@ -93,12 +93,12 @@ export async function run(argv: string[]): Promise<void> {
   const out = outFlag ? resolve(outFlag) : undefined;
   const resultsPath = resolve(flagString(args, 'results') ?? `${out ?? resolve('train-patches')}.results.json`);
   const foldsStr = flagString(args, 'folds');
-  const folds = foldsStr === undefined ? undefined : flagNumber(args, 'folds', 5, (v) => Number.isInteger(v) && v >= 2);
+  const folds = foldsStr === undefined ? undefined : flagNumber(args, 'folds', 5, whole(2));
   if (folds !== undefined && args.flags.has('val-fraction')) throw new UsageError('give --folds or --val-fraction, not both');
   if (noFinal && folds === undefined) throw new UsageError('--no-final goes with --folds');
-  const valFraction = flagNumber(args, 'val-fraction', 0.2, (v) => v > 0 && v < 1);
-  const mpp = flagNumber(args, 'mpp', 0.25, (v) => v > 0);
-  const trainMpp = flagNumber(args, 'train-mpp', 0.4912, (v) => v > 0);
+  const valFraction = flagNumber(args, 'val-fraction', 0.2, range(0, 1));
+  const mpp = flagNumber(args, 'mpp', 0.25, positive());
+  const trainMpp = flagNumber(args, 'train-mpp', 0.4912, positive());
   const spec = await resolveSpec(flagString(args, 'spec', 'compact20x')!);
   const opt = flagString(args, 'optimizer', 'sgd');
   const bal = flagString(args, 'balance', 'balanced');
@@ -122,7 +122,7 @@ export async function run(argv: string[]): Promise<void> {
     throw new UsageError((e as Error).message.replace(/^train: /, ''));
   }
   const positivesPath = flagString(args, 'positives');
-  const positivesMpp = flagNumber(args, 'positives-mpp', 0.248, (v) => v > 0);
+  const positivesMpp = flagNumber(args, 'positives-mpp', 0.248, positive());
 
   // before any work: a bad --out or --results fails now, not after the training
   if (out) await checkOutputFile(out, '--out');

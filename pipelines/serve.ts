@@ -17,7 +17,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, resolve } from 'node:path';
 import { DEFAULT_MODEL_FILE, packageRoot } from '../src/node/default-model.js';
-import { checkFlags, flagNumber, flagString, parseArgs, UsageError } from './args.js';
+import { checkFlags, flagNumber, flagString, parseArgs, UsageError, whole } from './args.js';
 
 const USAGE = `usage: mitoscan serve [--port 8080] [--host 127.0.0.1] [--open]
 
@@ -274,7 +274,7 @@ export async function run(argv: string[]): Promise<void> {
   }
   checkFlags(args, FLAGS);
   if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
-  const port = flagNumber(args, 'port', 8080, (v) => Number.isInteger(v) && v >= 0 && v <= 65535);
+  const port = flagNumber(args, 'port', 8080, whole(0, 65535));
   const host = flagString(args, 'host', '127.0.0.1')!;
   const root = findRoot();
   if (await ensureWebBundle(root)) console.log(`mitoscan serve: built ${join(root, 'dist/web/main.js')}`);

@@ -4,7 +4,7 @@ import { printable } from '../src/printable.js';
 import { NAMED_SPECS, validateSpec, type NetSpec } from '../src/model/spec.js';
 import { readRegularFile } from '../src/node/files.js';
 import { checkMapStride } from '../src/model/dense.js';
-import { flagNumber, UsageError, type ParsedArgs } from './args.js';
+import { flagNumber, UsageError, type ParsedArgs, oneOf } from './args.js';
 
 /** The largest spec file read: a spec is a few hundred bytes of JSON. */
 export const MAX_SPEC_BYTES = 1024 * 1024;
@@ -36,7 +36,7 @@ export async function resolveSpec(s: string): Promise<NetSpec> {
 
 /** `--map-stride 1|2` (default 1): the value, read before any work. */
 export function mapStrideFlag(args: ParsedArgs): number {
-  return flagNumber(args, 'map-stride', 1, (v) => v === 1 || v === 2);
+  return flagNumber(args, 'map-stride', 1, oneOf(1, 2));
 }
 
 /** The map stride checked against every given model, once they are loaded (a usage error naming the model). */

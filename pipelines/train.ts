@@ -32,7 +32,7 @@ import { detectCandidates, trainOnImages as trainFlow, type CheckpointStore, typ
 import { SYNTHETIC_TRAIN_SEED_BASE, syntheticImages } from '../src/train/synthetic.js';
 import { DEFAULT_STAIN_AUGMENT, trainOptions, type BatchProgress, type EpochRecord, type StainAugmentOptions, type TrainOptions } from '../src/train/trainer.js';
 import { heldOutPatients, type TrainingImage } from '../src/train/training-set.js';
-import { checkFlags, flagBoolean, flagNumber, flagString, parseArgs, UsageError, type ParsedArgs } from './args.js';
+import { checkFlags, flagBoolean, flagNumber, flagString, parseArgs, UsageError, type ParsedArgs, positive, range, whole } from './args.js';
 import { resolveSpec } from './spec-flag.js';
 import { formatSeconds, Progress } from './progress.js';
 
@@ -132,8 +132,6 @@ export function parseStainAugment(v: string): StainAugmentOptions | null {
   return o;
 }
 
-const posInt = (v: number) => Number.isInteger(v) && v > 0;
-const nonNegInt = (v: number) => Number.isInteger(v) && v >= 0;
 
 export interface LoadedData {
   images: TrainingImage[];
@@ -268,7 +266,7 @@ export interface TrainSettings extends TrainFlowSettings {
 /** Reads the settings shared by `train` and `crossval` (flags in TRAIN_FLAGS). */
 export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSettings> {
   const spec = await resolveSpec(flagString(args, 'spec', 'DNN1')!);
-  const synthetic = flagNumber(args, 'synthetic', 0, posInt);
+  const synthetic = flagNumber(args, 'synthetic', 0, whole(1));
   const roots = args.positionals;
   if (synthetic && roots.length) throw new UsageError('give either dataset folders or --synthetic N, not both');
   if (!synthetic && !roots.length) throw new UsageError('no data: give a labelled dataset folder (or --synthetic N for procedural fields)');
@@ -284,51 +282,51 @@ export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSetting
   let opts: TrainOptions;
   try {
     opts = trainOptions({
-      epochs: flagNumber(args, 'epochs', 30, posInt),
-      batch: flagNumber(args, 'batch', 64, posInt),
+      epochs: flagNumber(args, 'epochs', 30, whole(1)),
+      batch: flagNumber(args, 'batch', 64, whole(1)),
       optimizer,
-      lr: flagNumber(args, 'lr', 0.01, (v) => v > 0),
-      lrDecay: flagNumber(args, 'lr-decay', 0.95, (v) => v > 0 && v <= 1),
-      momentum: flagNumber(args, 'momentum', 0.9, (v) => v >= 0 && v < 1),
-      weightDecay: flagNumber(args, 'weight-decay', 1e-4, (v) => v >= 0),
+      lr: flagNumber(args, 'lr', 0.01, positive()),
+      lrDecay: flagNumber(args, 'lr-decay', 0.95, range(0, 1, { upTo: true })),
+      momentum: flagNumber(args, 'momentum', 0.9, range(0, 1, { from: true })),
+      weightDecay: flagNumber(args, 'weight-decay', 1e-4, positive(true)),
       balance,
       augment: !flagBoolean(args, 'no-augment'),
       stain: args.flags.has('stain-augment') ? parseStainAugment(flagString(args, 'stain-augment')!) : null,
-      patience: flagNumber(args, 'patience', 5, nonNegInt),
-      seed: flagNumber(args, 'seed', 1, Number.isInteger),
-      progressEvery: flagNumber(args, 'progress-every', 10, posInt),
+      patience: flagNumber(args, 'patience', 5, whole(0)),
+      seed: flagNumber(args, 'seed', 1, whole()),
+      progressEvery: flagNumber(args, 'progress-every', 10, whole(1)),
     });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const trainMpp = flagNumber(args, 'train-mpp', ['compact20x', 'wide20x'].includes(spec.name) ? 0.4912 : 0.2456, (v) => v > 0);
+  const trainMpp = flagNumber(args, 'train-mpp', ['compact20x', 'wide20x'].includes(spec.name) ? 0.4912 : 0.2456, positive());
   return {
     spec,
     trainMpp,
-    samples: flagNumber(args, 'samples', 1_000_000, (v) => posInt(v) && v >= 2),
-    stage1Epochs: flagNumber(args, 'stage1-epochs', 2, nonNegInt),
-    stage1Samples: stage1SamplesFlag === undefined ? undefined : flagNumber(args, 'stage1-samples', 0, (v) => posInt(v) && v >= 2),
-    valFraction: flagNumber(args, 'val-fraction', 0.2, (v) => v >= 0 && v < 1),
-    ...(args.flags.has('val-seed') ? { valSeed: flagNumber(args, 'val-seed', 1, Number.isInteger) } : {}),
-    ...(args.flags.has('positive-share') ? { positiveShare: flagNumber(args, 'positive-share', 0.5, (v) => v > 0 && v <= 0.5) } : {}),
-    valSamples: valSamplesFlag === undefined ? undefined : flagNumber(args, 'val-samples', 0, posInt),
+    samples: flagNumber(args, 'samples', 1_000_000, whole(2)),
+    stage1Epochs: flagNumber(args, 'stage1-epochs', 2, whole(0)),
+    stage1Samples: stage1SamplesFlag === undefined ? undefined : flagNumber(args, 'stage1-samples', 0, whole(2)),
+    valFraction: flagNumber(args, 'val-fraction', 0.2, range(0, 1, { from: true })),
+    ...(args.flags.has('val-seed') ? { valSeed: flagNumber(args, 'val-seed', 1, whole()) } : {}),
+    ...(args.flags.has('positive-share') ? { positiveShare: flagNumber(args, 'positive-share', 0.5, range(0, 0.5, { upTo: true })) } : {}),
+    valSamples: valSamplesFlag === undefined ? undefined : flagNumber(args, 'val-samples', 0, whole(1)),
     blueRatio: flagBoolean(args, 'blue-ratio'),
     chooseThreshold: !flagBoolean(args, 'no-threshold'),
     opts,
     layout,
-    mpp: mppFlag === undefined ? undefined : flagNumber(args, 'mpp', 0, (v) => v > 0),
+    mpp: mppFlag === undefined ? undefined : flagNumber(args, 'mpp', 0, positive()),
     synthetic,
-    size: flagNumber(args, 'size', 512, (v) => posInt(v) && v >= 16),
+    size: flagNumber(args, 'size', 512, whole(16)),
     roots,
-    ...(args.flags.has('crop-mpp') ? { cropMpp: flagNumber(args, 'crop-mpp', 0.25, (v) => v >= 0.05 && v <= 10) } : {}),
-    holdOut: flagNumber(args, 'hold-out', 0, (v) => v >= 0 && v < 1),
+    ...(args.flags.has('crop-mpp') ? { cropMpp: flagNumber(args, 'crop-mpp', 0.25, range(0.05, 10, { from: true, upTo: true })) } : {}),
+    holdOut: flagNumber(args, 'hold-out', 0, range(0, 1, { from: true })),
     holdOutPatients: patientList(args, 'hold-out-patients'),
-    holdOutSeed: flagNumber(args, 'hold-out-seed', 1, Number.isInteger),
+    holdOutSeed: flagNumber(args, 'hold-out-seed', 1, whole()),
     keepPatients: patientList(args, 'keep-patients'),
     ...(args.flags.has('val-patients') ? { valPatients: patientList(args, 'val-patients') } : {}),
-    ...(args.flags.has('exclusion-um') ? { exclusionPx: flagNumber(args, 'exclusion-um', 0, (v) => v > 0 && v <= 100) / trainMpp } : {}),
+    ...(args.flags.has('exclusion-um') ? { exclusionPx: flagNumber(args, 'exclusion-um', 0, range(0, 100, { upTo: true })) / trainMpp } : {}),
     ...(flagBoolean(args, 'stain-normalise') ? { stainNormalise: true } : {}),
-    ...(args.flags.has('field-density') ? { fieldDensityPerMm2: flagNumber(args, 'field-density', 0, (v) => v > 0 && v <= 1e4) } : {}),
+    ...(args.flags.has('field-density') ? { fieldDensityPerMm2: flagNumber(args, 'field-density', 0, range(0, 1e4, { upTo: true })) } : {}),
   };
 }
 

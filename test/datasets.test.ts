@@ -188,8 +188,17 @@ describe('errors', () => {
   });
   it('lists the layouts it tried when nothing fits', async () => {
     const r = folder({ 'x/slide.svs': '', 'readme.csv': 'a\n', 'photo.png': '' });
-    await expect(loadDataset(r)).rejects.toThrow(/no labelled images found; tried the layouts mitos2012.*amida13.*tutorial.*midog.*found 1 image file\(s\) and 1 CSV/);
+    await expect(loadDataset(r)).rejects.toThrow(/no labelled images found \(1 image file\(s\) and 1 CSV file\(s\) here\); tried the layouts mitos2012.*amida13.*tutorial.*midog/);
     await expect(loadDataset(r, { layout: 'tutorial' })).rejects.toThrow(/no images of the tutorial/);
+  });
+
+  it('says why a json beside MIDOG TIFFs was passed over', async () => {
+    const r = folder({ '001.tiff': '', 'MIDOG.json': '{"images": [, "annotations": []}' });
+    await expect(loadDataset(r)).rejects.toThrow(/MIDOG\.json: not valid JSON/);
+    await expect(loadDataset(r, { layout: 'midog' })).rejects.toThrow(/no COCO json .*MIDOG\.json: not valid JSON/);
+    const other = folder({ '001.tiff': '', 'MIDOG.json': '{"images": [{"id": 1, "file_name": "002.tiff"}], "annotations": []}' });
+    await expect(loadDataset(other, { layout: 'midog' })).rejects.toThrow(/MIDOG\.json: lists none of the 1 TIFF image\(s\) found/);
+    await expect(loadDataset(other, { labelsRoot: join(other, 'nowhere') })).rejects.toThrow(/nowhere: no such folder \(the label files\)/);
   });
 });
 

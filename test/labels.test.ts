@@ -73,6 +73,13 @@ describe('row,col and x,y parsers', () => {
     expectDatasetError(() => parseXyCsv('x,y\nx,y\n', '01_01.csv'), '01_01.csv', 2, /x 'x' is not a number/);
     expectDatasetError(() => parseXyCsv('1,-2\n', '01_01.csv'), '01_01.csv', 1, /negative/);
   });
+  it('takes a first line for a header only when it names a coordinate column: prose is an error, not "no mitoses"', () => {
+    expect(parseXyCsv('x,y\n', 't.csv')).toEqual([]);
+    expect(parseXyCsv('"X","Y",score\n3,4,0.9\n', 't.csv')).toEqual([{ x: 3, y: 4 }]);
+    expectDatasetError(() => parseXyCsv('hello world this is not a csv\n', 'truth.csv'), 'truth.csv', 1, /not a number|expected 'x,y'/);
+    expectDatasetError(() => parseXyCsv('abc\n', 'truth.csv'), 'truth.csv', 1, /expected 'x,y'/);
+    expectDatasetError(() => parseRowColCsv('name,value\n1,2\n', 'a.csv'), 'a.csv', 1, /row 'name' is not a number/);
+  });
 });
 
 describe('MIDOG (COCO json) parser', () => {

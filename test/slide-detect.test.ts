@@ -292,6 +292,27 @@ describe.runIf(VIPS)('mitoscan detect on a slide: --resume after SIGKILL, --shar
     const again = await cli([...base(), '--out', 'full', '--resume', '--threshold', '0.123']);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('cannot --resume: it was written with other settings');
+    // an edited journal: a tile line whose values are not pixels, or whose pixel lies outside the
+    // slide, is refused (it would become a detection); a file that is not a journal says so
+    const lines = readFileSync(join(TMP, 'full', 'small.journal.jsonl'), 'utf8').split('\n');
+    const tileId = JSON.parse(lines[1]).t;
+    const tampered = (dir: string, line: string) => {
+      mkdirSync(join(TMP, dir), { recursive: true });
+      writeFileSync(join(TMP, dir, 'small.journal.jsonl'), [lines[0], line, ...lines.slice(2)].join('\n'));
+      return join(TMP, dir, 'small.journal.jsonl');
+    };
+    const badValues = tampered('edit-values', JSON.stringify({ t: tileId, x: [5], y: ['a'], s: [5] }));
+    await expect(readJournal(badValues)).rejects.toThrow(/line 2 of the journal is not a tile of this slide's plan/);
+    const r1 = await cli([...base(), '--out', 'edit-values', '--resume']);
+    expect(r1.code).toBe(1);
+    expect(r1.stderr).toMatch(/small\.journal\.jsonl: line 2 of the journal is not a tile/);
+    tampered('edit-far', JSON.stringify({ t: tileId, x: [1e9], y: [5], s: [0.99] }));
+    const r2 = await cli([...base(), '--out', 'edit-far', '--resume']);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(/small: a detection at \(\d+, \d+\) lies outside the slide/);
+    mkdirSync(join(TMP, 'garbage'), { recursive: true });
+    writeFileSync(join(TMP, 'garbage', 'small.journal.jsonl'), 'this is not a journal');
+    await expect(readJournal(join(TMP, 'garbage', 'small.journal.jsonl'))).rejects.toThrow(/not a mitoscan slide journal \(its first line is not a journal header\)/);
     console.log(`slide-detect CLI: one run ${(tFull / 1000).toFixed(1)} s, all ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }, 600_000);
 

@@ -91,8 +91,11 @@ function num(s: string, file: string, line: number, what: string): number {
 
 /** True when the row holds no number at all (a header such as `row,col` or `x,y`). */
 function isHeader(r: CsvRow): boolean {
-  return r.fields.every((f) => !NUMBER.test(f));
+  // a header names the coordinate columns ("x,y", "row,col", "X,Y,score"); a line of prose is not
+  // one, and taking it for one would read the file as "no mitoses"
+  return r.fields.length >= 2 && r.fields.every((f) => !NUMBER.test(f)) && r.fields.some((f) => COORDINATE_NAME.test(f.trim()));
 }
+const COORDINATE_NAME = /^["']?(x|y|row|col|column|cx|cy|centroid_?x|centroid_?y|x_?coord|y_?coord)["']?$/i;
 
 /** A MITOS 2012 mitosis: its region's centroid and pixel count. */
 export interface Mitos2012Region {

@@ -29,6 +29,7 @@ import {
 } from '../datasets/labels.js';
 import { encodeTiff } from '../io/image.js';
 import { readImageFile, readRegularFile, writeFileAtomic } from './files.js';
+import { printable } from '../printable.js';
 
 export type { Centroid, LabelledImage };
 export { DatasetError };
@@ -176,28 +177,53 @@ function layoutImages(layout: Layout, files: readonly Entry[]): Entry[] {
   }
 }
 
-/** A COCO json under the label root that lists images with these names, or undefined. */
-async function findCocoJson(labelFiles: readonly Entry[], imageNames: ReadonlySet<string>): Promise<{ path: string; text: string } | undefined> {
+/** The COCO json that lists the most of `imageNames`, and why each other .json was passed over. */
+async function findCocoJson(labelFiles: readonly Entry[], imageNames: ReadonlySet<string>): Promise<{ json?: { path: string; text: string }; passedOver: string[] }> {
   const found: { path: string; text: string; hits: number }[] = [];
+  const passedOver: string[] = [];
   for (const j of labelFiles.filter((e) => e.ext === '.json')) {
     const s = await stat(j.path);
-    if (s.size > 256 * 1024 * 1024) continue;
+    if (s.size > 256 * 1024 * 1024) {
+      passedOver.push(`${j.path}: over 256 MiB, not read`);
+      continue;
+    }
     const text = await readText(j.path);
-    if (!/"annotations"/.test(text) || !/"images"/.test(text)) continue;
     let hits = 0;
-    for (const m of text.matchAll(/"file_name"\s*:\s*"([^"]+)"/g)) if (imageNames.has(basename(m[1]))) hits++;
-    found.push({ path: j.path, text, hits });
+    if (/"annotations"/.test(text) && /"images"/.test(text)) {
+      for (const m of text.matchAll(/"file_name"\s*:\s*"([^"]+)"/g)) if (imageNames.has(basename(m[1]))) hits++;
+    }
+    if (hits) found.push({ path: j.path, text, hits });
+    else passedOver.push(`${j.path}: ${whyNotCoco(text, imageNames.size)}`);
   }
   found.sort((a, b) => b.hits - a.hits);
-  if (found.length > 1 && found[0].hits === found[1].hits && found[0].hits > 0) {
+  if (found.length > 1 && found[0].hits === found[1].hits) {
     throw new Error(`two COCO label files list the same images: ${found[0].path} and ${found[1].path}; keep one (or point --labels at one folder)`);
   }
-  return found[0]?.hits ? found[0] : undefined;
+  return { json: found[0], passedOver };
+}
+
+/** Why a .json lists none of the images: not JSON (the parser's words), not COCO, or other images. */
+function whyNotCoco(text: string, images: number): string {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    return `not valid JSON (${printable((err as Error).message, 80)})`;
+  }
+  const o = v as { images?: unknown; annotations?: unknown } | null;
+  if (!o || typeof o !== 'object' || !Array.isArray(o.images) || !Array.isArray(o.annotations)) return 'not a COCO json (no "images" and "annotations" lists)';
+  return `lists none of the ${images} TIFF image(s) found`;
+}
+
+/** " (a.json: why; b.json: why)" for an error message, or '' when no json was passed over. */
+function passedOverNote(passedOver: readonly string[]): string {
+  return passedOver.length ? `; the json file(s) here: ${passedOver.slice(0, 3).join('; ')}${passedOver.length > 3 ? `; and ${passedOver.length - 3} more` : ''}` : '';
 }
 
 /** The layout of `root` (and where its labels are): the first of midog, mitos2012, tutorial, amida13 that fits. */
 export async function detectLayout(root: string, labelsRoot = root): Promise<Layout> {
   await checkFolder(root, 'data set');
+  if (labelsRoot !== root) await checkFolder(labelsRoot, 'label files');
   const files = await walk(root);
   const labelFiles = labelsRoot === root ? files : await walk(labelsRoot);
   return detectFrom(root, files, labelFiles);
@@ -205,13 +231,14 @@ export async function detectLayout(root: string, labelsRoot = root): Promise<Lay
 
 async function detectFrom(root: string, files: readonly Entry[], labelFiles: readonly Entry[]): Promise<Layout> {
   const tiffs = new Set(layoutImages('midog', files).map((e) => basename(e.path)));
-  if (tiffs.size && (await findCocoJson(labelFiles, tiffs))) return 'midog';
+  const coco = tiffs.size ? await findCocoJson(labelFiles, tiffs) : { passedOver: [] };
+  if (coco.json) return 'midog';
   for (const l of ['mitos2012', 'tutorial', 'amida13'] as const) if (layoutImages(l, files).length) return l;
   const nImg = files.filter(isImage).length;
   const nCsv = files.filter(isCsv).length;
   throw new Error(
-    `${root}: no labelled images found; tried the layouts ${Object.values(LAYOUT_HELP).join(', ')} ` +
-      `(found ${nImg} image file(s) and ${nCsv} CSV file(s)). Use --layout to name one, or check the folder.`,
+    `${root}: no labelled images found (${nImg} image file(s) and ${nCsv} CSV file(s) here); tried the layouts ${Object.values(LAYOUT_HELP).join(', ')}` +
+      `${passedOverNote(coco.passedOver)}. Use --layout to name one, or check the folder.`,
   );
 }
 
@@ -349,8 +376,8 @@ async function loadAmida(images: readonly Entry[], labelFiles: readonly Entry[],
 
 async function loadMidog(root: string, images: readonly Entry[], labelFiles: readonly Entry[], mpp: (e: Entry) => number, warn: (m: string) => void): Promise<LabelledImage[]> {
   const byName = duplicateCheck(images, (e) => basename(e.path), 'images');
-  const json = await findCocoJson(labelFiles, new Set(byName.keys()));
-  if (!json) throw new Error(`${root}: no COCO json (such as MIDOG.json) lists the TIFF images found here; put it beside them or point --labels at it`);
+  const { json, passedOver } = await findCocoJson(labelFiles, new Set(byName.keys()));
+  if (!json) throw new Error(`${root}: no COCO json (such as MIDOG.json) lists the TIFF images found here${passedOverNote(passedOver)}; put it beside them or point --labels at it`);
   const labels = parseMidogJson(json.text, json.path);
   const out: LabelledImage[] = [];
   let missing = 0, unlabelled = 0;

@@ -54,7 +54,10 @@ export async function readJournal(path: string): Promise<JournalContents> {
   const text = bytes.toString('utf8');
   const tiles = new Map<number, KeptPixels>();
   let header: JournalHeader | undefined;
+  let planned = new Set<number>();
   let pos = 0, goodBytes = 0, torn = false;
+  const lineNo = () => text.slice(0, pos).split('\n').length;
+  const numbers = (a: unknown): a is number[] => Array.isArray(a) && a.every((v) => typeof v === 'number' && Number.isFinite(v));
   while (pos < text.length) {
     const nl = text.indexOf('\n', pos);
     const last = nl < 0;
@@ -71,22 +74,31 @@ export async function readJournal(path: string): Promise<JournalContents> {
         torn = line.length > 0;
         break;
       }
-      throw new Error(`${path}: line ${text.slice(0, pos).split('\n').length} of the journal is corrupt (not at its end: not a torn write); delete the file to start again`);
+      throw new Error(`${path}: line ${lineNo()} of the journal is corrupt (not at its end: not a torn write); delete the file to start again`);
     }
     if (!header) {
       const h = obj as JournalHeader;
       if (h.format !== JOURNAL_FORMAT || !Array.isArray(h.tiles)) throw new Error(`${path}: not a mitoscan slide journal`);
       if (h.version !== JOURNAL_VERSION) throw new Error(`${path}: journal version ${h.version}, this mitoscan reads ${JOURNAL_VERSION}`);
       header = h;
+      planned = new Set(h.tiles);
     } else {
-      const t = obj as { t: number; x: number[]; y: number[]; s: number[] };
-      if (!Number.isInteger(t.t) || !Array.isArray(t.x) || t.x.length !== t.s.length || t.y.length !== t.s.length) throw new Error(`${path}: a bad tile line in the journal`);
-      tiles.set(t.t, { x: t.x, y: t.y, score: t.s.map(Math.fround) });
+      // a line that parses but is not what record() writes (an edit, another program): its pixels
+      // would become detections, so it is refused rather than trusted
+      const t = obj as { t: unknown; x: unknown; y: unknown; s: unknown };
+      const ok = typeof t.t === 'number' && planned.has(t.t) && numbers(t.x) && numbers(t.y) && numbers(t.s) &&
+        t.x.length === t.s.length && t.y.length === t.s.length && t.s.every((v) => v >= 0 && v <= 1) && [...t.x, ...t.y].every((v) => v >= -1);
+      if (!ok) throw new Error(`${path}: line ${lineNo()} of the journal is not a tile of this slide's plan (a tile id of the header, then x, y >= -1 and scores in [0, 1], one of each per pixel); delete the file to start again`);
+      tiles.set(t.t as number, { x: t.x as number[], y: t.y as number[], score: (t.s as number[]).map(Math.fround) });
     }
     pos = nl + 1;
     goodBytes += Buffer.byteLength(line) + 1;
   }
-  if (!header) throw new Error(`${path}: an empty journal (no header)`);
+  if (!header) {
+    throw new Error(text.trim()
+      ? `${path}: not a mitoscan slide journal (its first line is not a journal header); delete it, or run without --resume (with --force) to start over`
+      : `${path}: an empty journal (no header); delete it, or run without --resume (with --force) to start over`);
+  }
   return { header, tiles, goodBytes, torn };
 }
 
