@@ -40,7 +40,7 @@ import { detectSlide, planSlide, type SlideRegion } from '../src/slide/detect-sl
 import { areaWindow, densityGrid, findHotspot, hpfWindow, renderDensity, slideGeoJson, type Hotspot, type TissueMask, type Window } from '../src/slide/hotspot.js';
 import { detectionsCsv, type Detection } from '../src/detect/results.js';
 import { openSlide, type Slide } from '../src/slide/slide.js';
-import { slideTissueMask } from '../src/slide/tissue.js';
+import { slideOverview, slideTissueMask } from '../src/slide/tissue.js';
 import { table } from './table.js';
 
 const USAGE = `usage: mitoscan detect <image...> [--model a.mitoscan[,b.mitoscan]] [options]
@@ -548,14 +548,19 @@ export interface SlideOutputInfo {
  */
 export async function writeSlideOutputs(outDir: string, name: string, slide: Slide, dets: Detection[], mask: TissueMask & { level: number }, info: SlideOutputInfo): Promise<{ hotspot: Hotspot; line: string }> {
   const L0 = slide.levels[0];
+  // detections come from tile journals too (--resume, merge): a pixel outside the slide means an edited file
+  const outside = dets.find((d) => !(d.x >= -1 && d.x <= L0.width && d.y >= -1 && d.y <= L0.height));
+  if (outside) {
+    throw new Error(`${name}: a detection at (${outside.x}, ${outside.y}) lies outside the slide (${L0.width}x${L0.height} px): a tile journal of this run is corrupt; delete it and run again without --resume`);
+  }
   const hotspot = findHotspot(dets, info.mpp0, info.window, mask);
   await writeFileAtomic(join(outDir, `${name}.csv`), detectionsCsv(dets));
   await writeFileAtomic(join(outDir, `${name}.geojson`), slideGeoJson(dets, hotspot));
-  // the density map on the mask's level (at least 1024 px on its longer side, when the slide has one)
-  const lv = mask.level, L = slide.levels[lv];
-  const ds = L.downsample;
+  // the density map at the mask's scale, over the slide's overview (at least 1024 px on its longer
+  // side when the slide has that many; a slide without a pyramid averaged while read)
+  const ds = mask.downsample;
   const w = Math.max(1, Math.round(L0.width / ds)), h = Math.max(1, Math.round(L0.height / ds));
-  let under = await slide.readRegion(lv, 0, 0, L.width, L.height);
+  let under = (await slideOverview(slide)).image;
   if (under.width !== w || under.height !== h) under = resizeTo(under, w, h);
   const cellPx = Math.max(ds, Math.round(hotspot.radiusPx / 4));
   const grid = densityGrid(dets, L0.width, L0.height, cellPx);

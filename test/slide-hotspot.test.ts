@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { decodeImage, encodePng } from '../src/io/image.js';
 import { mulberry32 } from '../src/synth/random.js';
 import { areaWindow, densityGrid, findHotspot, hpfWindow, mitoticScore, renderDensity, scoreTableRow, slideGeoJson, type TissueMask } from '../src/slide/hotspot.js';
-import { tissueMaskOf } from '../src/slide/tissue.js';
+import type { Slide } from '../src/slide/slide.js';
+import { slideOverview, slideTissueMask, tissueMaskOf } from '../src/slide/tissue.js';
 
 describe('Nottingham mitotic score', () => {
   // NHSBSP / RCPath G148 (2016) table, rows by field diameter (mm): [score 1 max, score 2 range, score 3 min]
@@ -115,5 +116,57 @@ describe('hotspot', () => {
     }
     const m = tissueMaskOf({ width: w, height: h, data }, 32);
     expect(Array.from(m.data.subarray(0, w))).toEqual(Array.from({ length: w }, (_, x) => (x < 15 ? 1 : 0)));
+  });
+});
+
+// A slide without a pyramid (one level of W x H) as the overview reads it: pixel (x, y) of the level
+// is a procedural colour, and every region read is recorded.
+function flatSlide(W: number, H: number): { slide: Slide; reads: number[] } {
+  const reads: number[] = [];
+  const px = (x: number, y: number) => [(x * 7 + y * 3) % 256, (x * y) % 251, (x + 5 * y) % 253, 255];
+  const slide = {
+    name: 'flat', format: 'generic', bigTiff: false, resolution: {}, associated: [], stats: {},
+    levels: [{ width: W, height: H, downsample: 1, tileWidth: 256, tileHeight: 256, tiled: true, compression: 'none' }],
+    async readRegion(_l: number, x: number, y: number, w: number, h: number) {
+      reads.push(w * h);
+      const data = new Uint8ClampedArray(w * h * 4);
+      for (let j = 0; j < h; j++) for (let i = 0; i < w; i++) data.set(px(x + i, y + j), 4 * (j * w + i));
+      return { width: w, height: h, data };
+    },
+    bestLevelForDownsample: () => 0,
+    async close() {},
+  } as unknown as Slide;
+  return { slide, reads };
+}
+
+describe('slide overview', () => {
+  it('reads a small level whole, and averages a big one in bands without reading it as one region', async () => {
+    const small = flatSlide(1500, 900);
+    const o1 = await slideOverview(small.slide);
+    expect([o1.image.width, o1.image.height, o1.downsample, small.reads]).toEqual([1500, 900, 1, [1500 * 900]]);
+
+    const W = 5000, H = 4100, f = 3; // 20.5 MP: more than the 4096² read whole; f = ceil(5000 / 2048)
+    const big = flatSlide(W, H);
+    const o = await slideOverview(big.slide);
+    expect([o.image.width, o.image.height, o.downsample]).toEqual([Math.ceil(W / f), Math.ceil(H / f), f]);
+    expect(Math.max(...big.reads), 'largest region read').toBeLessThanOrEqual(16 * 2 ** 20);
+    expect(big.reads.reduce((a, b) => a + b, 0), 'every pixel read once').toBe(W * H);
+    // block means against float64, the last (partial) column and row included
+    const px = (x: number, y: number) => [(x * 7 + y * 3) % 256, (x * y) % 251, (x + 5 * y) % 253, 255];
+    for (const [ox, oy] of [[0, 0], [100, 57], [Math.ceil(W / f) - 1, Math.ceil(H / f) - 1], [811, 1366]]) {
+      const sum = [0, 0, 0, 0];
+      let n = 0;
+      for (let y = oy * f; y < Math.min(H, oy * f + f); y++) for (let x = ox * f; x < Math.min(W, ox * f + f); x++) {
+        px(x, y).forEach((v, c) => (sum[c] += v));
+        n++;
+      }
+      const got = Array.from(o.image.data.subarray(4 * (oy * o.image.width + ox), 4 * (oy * o.image.width + ox) + 4));
+      expect(got, `overview pixel (${ox}, ${oy})`).toEqual(sum.map((v) => Math.round(v / n)));
+    }
+    // the mask is made from it, and a second call reads nothing again
+    const reads = big.reads.length;
+    const mask = await slideTissueMask(big.slide);
+    expect([mask.width, mask.height, mask.downsample, mask.level]).toEqual([o.image.width, o.image.height, f, 0]);
+    expect(big.reads.length).toBe(reads);
   });
 });

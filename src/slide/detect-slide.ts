@@ -43,7 +43,7 @@ import { windowRadius } from '../model/spec.js';
 import { transferStain } from '../model/stain.js';
 import type { TissueMask } from './hotspot.js';
 import type { Slide } from './slide.js';
-import { slideTissueMask } from './tissue.js';
+import { slideOverview, slideTissueMask } from './tissue.js';
 
 /** Pixels kept from tiles: model-resolution slide coordinates (see SlidePlan.toLevel0) and Mf (float32 values). */
 export interface KeptPixels {
@@ -338,11 +338,10 @@ export async function detectSlide(e: Engine, models: readonly Model[], slide: Sl
   // one input shape for every tile (level px)
   const IW = Math.min(tileSize, region.x1 - region.x0) + 2 * halo;
   const IH = Math.min(tileSize, region.y1 - region.y0) + 2 * halo;
-  // Reinhard statistics: one set for the slide, from the mask's level
+  // Reinhard statistics: one set for the slide, from its overview (what the mask is made from)
   let stainSrc: LabStats | undefined;
   if (nets.some((m) => m.stain)) {
-    const lv = plan.mask?.level ?? slide.levels.length - 1;
-    const low = await slide.readRegion(lv, 0, 0, slide.levels[lv].width, slide.levels[lv].height);
+    const low = (await slideOverview(slide)).image;
     stainSrc = labStats(low.data, low.width, low.height);
   }
   const kept = new Map<number, KeptPixels>();
