@@ -6,6 +6,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Model } from '../src/model/model-file.js';
 import { describeSpec, layerShapes, paramCount, windowSize } from '../src/model/spec.js';
+import { badRecordedThreshold, modelThreshold, recordedThreshold } from '../src/detect/threshold.js';
 import { defaultModelPath } from '../src/node/default-model.js';
 import { loadModel } from '../src/node/model-io.js';
 import { checkFlags, parseArgs, UsageError } from './args.js';
@@ -66,6 +67,9 @@ export function describeModel(model: Model, path: string, bytes?: number): strin
   if (p === undefined || p === null || (prov && !prov.length)) lines.push('  (none recorded)');
   else if (!prov) lines.push(`  ${oneLine(value(p))}`);
   else for (const [k, v] of prov) lines.push(`  ${oneLine(k)}: ${oneLine(value(v))}`);
+  // what detect will do with it: the recorded threshold, or why it cannot be used
+  const bad = badRecordedThreshold(model);
+  lines.push(bad ? `threshold: unusable (${bad}): detect refuses this file as corrupt` : `threshold: ${modelThreshold(model)}${recordedThreshold(model) === undefined ? ' (none recorded: the paper\'s default)' : ' (recorded in training)'}`);
   return lines.join('\n');
 }
 

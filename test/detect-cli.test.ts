@@ -272,7 +272,12 @@ describe('mitoscan info of odd provenance', () => {
     const m = initModel(compact20x, 1, { umPerPixel: MPP });
     (m as { provenance: unknown }).provenance = 'trained by hand\nline two';
     const text = describeModel(m, 'm.mitoscan');
-    const after = text.split('provenance:\n')[1];
+    const [after, threshold] = text.split('provenance:\n')[1].split('\n');
     expect(after).toBe('  trained by hand\\nline two');
+    expect(threshold).toMatch(/^threshold: 0\.35 \(none recorded/);
+  });
+  it('says when the recorded threshold cannot be used', () => {
+    const m = initModel(compact20x, 1, { umPerPixel: MPP, provenance: { threshold: 5 } });
+    expect(describeModel(m, 'm.mitoscan')).toMatch(/\nthreshold: unusable \(the model records the threshold 5, which is not a number in \[0, 1\)\): detect refuses this file as corrupt$/);
   });
 });

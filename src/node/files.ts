@@ -63,6 +63,8 @@ export async function readRegularFile(path: string, what = 'file', limit = MAX_F
   }
 }
 
+const article = (word: string) => (/^[aeiou]/.test(word) ? 'an' : 'a');
+
 /** The checks of readRegularFile without the reading: `path` is a regular file of at most `limit` bytes. */
 export async function checkRegularFile(path: string, what = 'file', limit = MAX_FILE_BYTES, ErrorClass: new (name: string, problem: string) => Error = PathError): Promise<void> {
   if (!path) throw new ErrorClass(`(empty ${what} path)`, `no ${what} given: the path is empty`);
@@ -73,12 +75,16 @@ export async function checkRegularFile(path: string, what = 'file', limit = MAX_
     const err = e as NodeJS.ErrnoException;
     throw new ErrorClass(path, err.code === 'ENOENT' ? `no such ${what === 'image' ? 'file' : what}` : `cannot be read (${err.code ?? err.message})`);
   }
-  if (s.isDirectory()) throw new ErrorClass(path, `is a folder, not ${/^[aeiou]/.test(what) ? 'an' : 'a'} ${what}`);
+  if (s.isDirectory()) throw new ErrorClass(path, `is a folder, not ${article(what)} ${what}`);
   if (!s.isFile()) {
     const kind = s.isFIFO() ? 'a named pipe (FIFO)' : s.isCharacterDevice() ? 'a character device' : s.isBlockDevice() ? 'a block device' : s.isSocket() ? 'a socket' : 'not a regular file';
-    throw new ErrorClass(path, `is ${kind}, not a regular file; only regular files are read as a ${what}: copy the data into a file first`);
+    throw new ErrorClass(path, `is ${kind}, not a regular file; only regular files are read as ${article(what)} ${what}: copy the data into a file first`);
   }
-  if (s.size > limit) throw new ErrorClass(path, `is ${fmtBytes(s.size)}, more than the ${fmtBytes(limit)} mitoscan reads as a ${what}; crop or split it into smaller files first`);
+  if (s.size > limit) {
+    // an image or slide can be cut into smaller ones; any other file of this size is not what it claims
+    const remedy = what === 'image' || what === 'slide' ? 'crop or split it into smaller files first' : `is it really ${article(what)} ${what}?`;
+    throw new ErrorClass(path, `is ${fmtBytes(s.size)}, more than the ${fmtBytes(limit)} mitoscan reads as ${article(what)} ${what}; ${remedy}`);
+  }
 }
 
 class PathError extends Error {
