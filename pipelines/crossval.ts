@@ -120,6 +120,15 @@ export async function run(argv: string[]): Promise<void> {
   const images = data.images;
   const seed = settings.opts.seed;
 
+  // The split first: one that cannot be made (more folds than patients, an empty T2) fails before
+  // the folder is marked as holding this run, so the corrected command can use the same --out.
+  const kfold = protocol === 'kfold' ? patientKFold(images, folds, seed) : undefined;
+  const t123 = protocol === 'kfold' ? undefined : splitT1T2T3(images, { sizes, seed, byPatient: split === 'patient' });
+  if (t123) {
+    if (!t123.T1.length || !t123.T2.length || !t123.T3.length) throw new Error(`t1t2t3: ${images.length} image(s) give T1/T2/T3 of ${t123.T1.length}/${t123.T2.length}/${t123.T3.length}: every set needs an image (more images, or --split image)`);
+    if (!t123.T2.some((im) => im.mitoses.length)) throw new Error('t1t2t3: T2 holds no mitosis, so no threshold can be chosen on it; try another --seed or --sizes');
+  }
+
   // One run at a time in a folder: a second crossval (or --resume) on it while this one runs is refused.
   const lock = await lockOutputDir(out, command, { onWarning: (m) => console.error(`mitoscan crossval: warning: ${m}`) });
   try {
@@ -188,12 +197,10 @@ export async function run(argv: string[]): Promise<void> {
       };
 
       if (protocol === 'kfold') {
-        const kf = patientKFold(images, folds, seed);
+        const kf = kfold!;
         for (const [f, fold] of kf.entries()) steps.push(await step(`fold-${f + 1}`, ` of ${folds}`, fold.train, fold.test));
       } else {
-        const s3 = splitT1T2T3(images, { sizes, seed, byPatient: split === 'patient' });
-        if (!s3.T1.length || !s3.T2.length || !s3.T3.length) throw new Error(`t1t2t3: ${images.length} image(s) give T1/T2/T3 of ${s3.T1.length}/${s3.T2.length}/${s3.T3.length}: every set needs an image (more images, or --split image)`);
-        if (!s3.T2.some((im) => im.mitoses.length)) throw new Error('t1t2t3: T2 holds no mitosis, so no threshold can be chosen on it; try another --seed or --sizes');
+        const s3 = t123!;
         const pats = (xs: TrainingImage[]) => uniq(xs.map((im) => im.patient)).length;
         console.error(`mitoscan crossval: T1 ${s3.T1.length} image(s) (${pats(s3.T1)} patients), T2 ${s3.T2.length} (${pats(s3.T2)}), T3 ${s3.T3.length} (${pats(s3.T3)}), split by ${split}`);
         const t12 = [...s3.T1, ...s3.T2];

@@ -36,8 +36,11 @@ export async function collectJournals(dirs: readonly string[]): Promise<{ name: 
     let names: string[];
     try {
       names = await readdir(dir);
-    } catch {
-      throw new Error(`${dir}: no such folder (give the --out folders of the shard runs)`);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new Error(code === 'ENOTDIR'
+        ? `${dir}: is a file, not a folder (give the --out folders of the shard runs${dir.endsWith(`.${SLIDE_JOURNAL}`) ? ', not their journals' : ''})`
+        : code === 'ENOENT' ? `${dir}: no such folder (give the --out folders of the shard runs)` : `${dir}: cannot be read (${code ?? (e as Error).message})`);
     }
     const found = names.filter((n) => n.endsWith(`.${SLIDE_JOURNAL}`));
     if (!found.length) throw new Error(`${dir}: no *.${SLIDE_JOURNAL} journal (was it the --out of a mitoscan detect --shard run?)`);

@@ -19,7 +19,7 @@ import { checkOutputFile, MAX_FILE_BYTES, readImageFile, readRegularFile, writeF
 import { saveModel } from '../src/node/model-io.js';
 import { patchFolds, pooledScores, scorePatches, trainPatchModel, type LabelledPatch, type PatchFoldResult } from '../src/train/patch-folders.js';
 import { trainOptions, type BatchProgress, type TrainOptions } from '../src/train/trainer.js';
-import { checkFlags, flagNumber, flagString, parseArgs, UsageError, flagBoolean, positive, range, whole } from './args.js';
+import { checkFlags, flagMpp, flagNumber, flagString, parseArgs, UsageError, flagBoolean, range, whole } from './args.js';
 import { resolveSpec } from './spec-flag.js';
 import { formatSeconds, Progress } from './progress.js';
 
@@ -35,6 +35,7 @@ ROC AUC and accuracy on held-out patients.
   --val-fraction <f>         without --folds: hold out about f of the patches, whole patients (default 0.2)
   --no-final                 with --folds: do not train the final model on all patches (no --out written)
   --results <file>           results JSON (default <out>.results.json)
+  --force                    replace an existing --out or --results file
   --mpp <µm/px>              resolution of the patches (default 0.25, TUPAC16 at 40x)
   --train-mpp <µm/px>        resolution to train at; patches are rescaled (default 0.4912)
   --spec DNN1|DNN2|compact20x|wide20x|<spec.json>   the net (default compact20x)
@@ -51,10 +52,10 @@ ROC AUC and accuracy on held-out patients.
   --positives-mpp <µm/px>    their resolution (default 0.248, MIDOG)`;
 
 const FLAGS = [
-  'out', 'folds', 'val-fraction', 'no-final', 'results', 'mpp', 'train-mpp', 'spec', 'epochs', 'batch', 'optimizer', 'lr', 'lr-decay',
+  'out', 'folds', 'val-fraction', 'no-final', 'results', 'force', 'mpp', 'train-mpp', 'spec', 'epochs', 'batch', 'optimizer', 'lr', 'lr-decay',
   'momentum', 'weight-decay', 'balance', 'no-augment', 'seed', 'positives', 'positives-mpp', 'help',
 ];
-const BOOLEANS = ['no-final', 'no-augment', 'help'];
+const BOOLEANS = ['no-final', 'no-augment', 'force', 'help'];
 
 const IMAGE_RE = /\.(jpe?g|png|tiff?|bmp)$/i;
 
@@ -97,8 +98,8 @@ export async function run(argv: string[]): Promise<void> {
   if (folds !== undefined && args.flags.has('val-fraction')) throw new UsageError('give --folds or --val-fraction, not both');
   if (noFinal && folds === undefined) throw new UsageError('--no-final goes with --folds');
   const valFraction = flagNumber(args, 'val-fraction', 0.2, range(0, 1));
-  const mpp = flagNumber(args, 'mpp', 0.25, positive());
-  const trainMpp = flagNumber(args, 'train-mpp', 0.4912, positive());
+  const mpp = flagMpp(args) ?? 0.25;
+  const trainMpp = flagMpp(args, 'train-mpp') ?? 0.4912;
   const spec = await resolveSpec(flagString(args, 'spec', 'compact20x')!);
   const opt = flagString(args, 'optimizer', 'sgd');
   const bal = flagString(args, 'balance', 'balanced');
@@ -122,11 +123,13 @@ export async function run(argv: string[]): Promise<void> {
     throw new UsageError((e as Error).message.replace(/^train: /, ''));
   }
   const positivesPath = flagString(args, 'positives');
-  const positivesMpp = flagNumber(args, 'positives-mpp', 0.248, positive());
+  const positivesMpp = flagMpp(args, 'positives-mpp') ?? 0.248;
 
   // before any work: a bad --out or --results fails now, not after the training
-  if (out) await checkOutputFile(out, '--out');
-  await checkOutputFile(resultsPath, '--results');
+  const force = flagBoolean(args, 'force');
+  if (out && out === resultsPath) throw new UsageError(`--results and --out are the same file (${out}); the results need their own, such as ${out}.results.json`);
+  if (out) await checkOutputFile(out, '--out', { force });
+  await checkOutputFile(resultsPath, '--results', { force });
 
   // ---- data ----
   const files = await loadPatchFolders(root);

@@ -235,7 +235,11 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
           ? new Error(`port ${opts.port ?? 8080} on ${host} is in use; choose another with --port (0 = any free port)`)
           : e.code === 'EADDRNOTAVAIL'
             ? new Error(`--host ${host}: this computer has no such address`)
-            : e,
+            : e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN'
+              ? new Error(`--host ${host}: not an address of this computer nor a name that resolves (give an IP address such as 127.0.0.1, or 0.0.0.0 for every interface)`)
+              : e.code === 'EACCES'
+                ? new Error(`port ${opts.port ?? 8080}: not allowed for this user (ports below 1024 need privileges); choose another with --port`)
+                : e,
       );
     });
     server.listen(opts.port ?? 8080, host, () => ok());

@@ -32,7 +32,7 @@ import { detectCandidates, trainOnImages as trainFlow, type CheckpointStore, typ
 import { SYNTHETIC_TRAIN_SEED_BASE, syntheticImages } from '../src/train/synthetic.js';
 import { DEFAULT_STAIN_AUGMENT, trainOptions, type BatchProgress, type EpochRecord, type StainAugmentOptions, type TrainOptions } from '../src/train/trainer.js';
 import { heldOutPatients, type TrainingImage } from '../src/train/training-set.js';
-import { checkFlags, flagBoolean, flagNumber, flagString, parseArgs, UsageError, type ParsedArgs, positive, range, whole } from './args.js';
+import { checkFlags, flagBoolean, flagMpp, flagNumber, flagString, parseArgs, UsageError, type ParsedArgs, positive, range, whole } from './args.js';
 import { resolveSpec } from './spec-flag.js';
 import { formatSeconds, Progress } from './progress.js';
 
@@ -104,6 +104,7 @@ output:
   --out <file>               the model file (required)
   --checkpoint <file>        checkpoint (default <out>.ckpt)
   --resume                   continue from the checkpoint (starts afresh when there is none)
+  --force                    replace an existing --out (and start a new checkpoint over an old one)
   --no-threshold             do not choose the detection threshold on the validation images
   --progress-every <n>       read the loss for the progress line every n batches (default 10)`;
 
@@ -114,7 +115,7 @@ export const TRAIN_FLAGS = [
   'no-augment', 'patience', 'seed', 'progress-every', 'no-threshold',
   'crop-mpp', 'hold-out', 'hold-out-patients', 'hold-out-seed', 'keep-patients', 'val-patients', 'val-seed', 'exclusion-um', 'stain-augment', 'stain-normalise', 'field-density',
 ];
-export const TRAIN_BOOLEANS = ['blue-ratio', 'resume', 'no-augment', 'no-threshold', 'stain-normalise', 'help'];
+export const TRAIN_BOOLEANS = ['blue-ratio', 'resume', 'force', 'no-augment', 'no-threshold', 'stain-normalise', 'help'];
 
 /** Parses --stain-augment: 'default', 'none', or key=value pairs of StainAugmentOptions (missing keys 0). */
 export function parseStainAugment(v: string): StainAugmentOptions | null {
@@ -271,6 +272,13 @@ export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSetting
   if (synthetic && roots.length) throw new UsageError('give either dataset folders or --synthetic N, not both');
   if (!synthetic && !roots.length) throw new UsageError('no data: give a labelled dataset folder (or --synthetic N for procedural fields)');
   if (!synthetic && args.flags.has('size')) throw new UsageError('--size applies to --synthetic fields only');
+  // a folder given twice would count its images twice (and could put one copy on each side of a split)
+  const twice = roots.find((r, i) => roots.findIndex((q) => resolve(q) === resolve(r)) !== i);
+  if (twice !== undefined) throw new UsageError(`${twice}: the same data folder is given twice; give each once`);
+  // the fields are made in memory before training: bound their pixels (4 GiB of RGBA)
+  if (synthetic && synthetic * flagNumber(args, 'size', 512, whole(16, 8192)) ** 2 > 2 ** 30) {
+    throw new UsageError(`--synthetic ${synthetic} fields of ${flagNumber(args, 'size', 512)}² px are more than 2^30 pixels (4 GiB in memory); make fewer or smaller fields`);
+  }
   const layout = flagString(args, 'layout', 'auto') as LayoutOption;
   const mppFlag = flagString(args, 'mpp');
   const stage1SamplesFlag = flagString(args, 'stage1-samples');
@@ -299,7 +307,7 @@ export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSetting
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const trainMpp = flagNumber(args, 'train-mpp', ['compact20x', 'wide20x'].includes(spec.name) ? 0.4912 : 0.2456, positive());
+  const trainMpp = flagMpp(args, 'train-mpp') ?? (['compact20x', 'wide20x'].includes(spec.name) ? 0.4912 : 0.2456);
   return {
     spec,
     trainMpp,
@@ -314,9 +322,9 @@ export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSetting
     chooseThreshold: !flagBoolean(args, 'no-threshold'),
     opts,
     layout,
-    mpp: mppFlag === undefined ? undefined : flagNumber(args, 'mpp', 0, positive()),
+    mpp: mppFlag === undefined ? undefined : flagMpp(args),
     synthetic,
-    size: flagNumber(args, 'size', 512, whole(16)),
+    size: flagNumber(args, 'size', 512, whole(16, 8192)),
     roots,
     ...(args.flags.has('crop-mpp') ? { cropMpp: flagNumber(args, 'crop-mpp', 0.25, range(0.05, 10, { from: true, upTo: true })) } : {}),
     holdOut: flagNumber(args, 'hold-out', 0, range(0, 1, { from: true })),
@@ -415,14 +423,18 @@ export async function run(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  checkFlags(args, [...TRAIN_FLAGS, 'out', 'checkpoint', 'resume', 'help']);
+  checkFlags(args, [...TRAIN_FLAGS, 'out', 'checkpoint', 'resume', 'force', 'help']);
   const out = flagString(args, 'out');
   if (!out) throw new UsageError('--out <model file> is required');
-  await checkOutputFile(out);
+  const resume = flagBoolean(args, 'resume');
+  const force = flagBoolean(args, 'force');
+  // no silent overwrite: an existing model (or any file) at --out needs --force; --resume finishes
+  // the run that will write it
+  await checkOutputFile(out, '--out', resume ? {} : { force });
   const settings = await parseTrainSettings(args);
   const checkpoint = flagString(args, 'checkpoint', `${out}.ckpt`)!;
-  await checkOutputFile(checkpoint, '--checkpoint');
-  const resume = flagBoolean(args, 'resume');
+  if (resolve(checkpoint) === resolve(out)) throw new UsageError(`--checkpoint and --out are the same file (${resolve(out)}); the checkpoint needs its own, such as ${out}.ckpt`);
+  await checkOutputFile(checkpoint, '--checkpoint', resume ? {} : { force });
   const { data, heldOut } = holdOut(await loadTrainingData(settings), settings);
   const command = ['mitoscan', 'train', ...argv.filter((a) => a !== '--resume')].join(' ');
   const e: Engine = await createNodeEngine();

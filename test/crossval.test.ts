@@ -113,6 +113,8 @@ describe('mitoscan crossval --protocol kfold', () => {
     await expect(run([DATA, ...TRAIN, '--protocol', 'loo', '--out', join(TMP, 'x')])).rejects.toThrow(/kfold or t1t2t3/);
     await expect(run([DATA, ...TRAIN, '--protocol', 't1t2t3', '--sizes', '1:0:1', '--out', join(TMP, 'x')])).rejects.toThrow(/--sizes/);
     await expect(quiet(() => run([DATA, ...TRAIN, '--folds', '5', '--out', join(TMP, 'x5')]))).rejects.toThrow(/5 folds need at least 5 patients/);
+    // the split fails before the folder is marked as holding a run: the corrected command may use it
+    expect(existsSync(join(TMP, 'x5', 'crossval.json'))).toBe(false);
   });
 });
 

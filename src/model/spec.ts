@@ -119,6 +119,11 @@ function describe(l: LayerSpec): string {
   return `FC ${l.units}`;
 }
 
+/** Bounds a spec must keep (a typo's 4000 maps or 20001 px window fails here, not in an allocation). */
+export const MAX_WINDOW = 1024;
+export const MAX_CHANNELS = 16;
+export const MAX_PARAMS = 2 ** 26;
+
 /**
  * Checks a spec and returns the shape of every layer (Table 1's "maps x size" and "weights").
  * Throws a SpecError naming the layer and the problem.
@@ -128,6 +133,9 @@ export function layerShapes(spec: NetSpec): LayerShape[] {
   const input = spec.input;
   if (!input || !posInt(input.channels) || !posInt(input.size)) {
     throw new SpecError(spec, `input must be {channels, size} with positive integers, got ${JSON.stringify(input)}`);
+  }
+  if (input.size > MAX_WINDOW || input.channels > MAX_CHANNELS) {
+    throw new SpecError(spec, `input ${input.channels} x ${input.size}x${input.size} is beyond what mitoscan trains (at most ${MAX_CHANNELS} channels and a ${MAX_WINDOW}x${MAX_WINDOW} window; the paper's DNN1 has 3 x 101x101)`);
   }
   if (!ACTIVATIONS.includes(spec.activation)) {
     throw new SpecError(spec, `activation '${String(spec.activation)}' is not one of tanh, relu, none`);
@@ -177,6 +185,10 @@ export function layerShapes(spec: NetSpec): LayerShape[] {
       throw new SpecError(spec, `${where} has unknown type '${String((l as { type?: unknown }).type)}' (use conv, maxpool or fc)`);
     }
   });
+  const total = out.reduce((a, l) => a + l.weights, 0);
+  if (total > MAX_PARAMS) {
+    throw new SpecError(spec, `${total.toLocaleString('en-US')} parameters, more than the ${MAX_PARAMS.toLocaleString('en-US')} mitoscan holds (DNN1 has 13,630)`);
+  }
   const last = spec.layers[spec.layers.length - 1];
   if (last.type !== 'fc' || last.units !== 2) {
     throw new SpecError(spec, `the last layer must be FC with 2 units (it feeds the 2-way softmax), got ${describe(last)}`);

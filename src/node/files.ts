@@ -118,7 +118,7 @@ async function existingAncestor(abs: string): Promise<{ missing: string[]; at: s
   }
   const under = (p: string) => PSEUDO_ROOTS.find((r) => p === r || p.startsWith(r + sep));
   const r = process.platform === 'win32' ? undefined : (under(abs) ?? under(at));
-  if (r) throw new Error(`${abs} is under ${r}, a kernel file system, not a place for files`);
+  if (r) throw new Error(`${abs} ${abs === r ? 'is' : `is under ${r},`} a kernel file system, not a place for files`);
   if (process.platform === 'linux') {
     const fs = await statfs(at).catch(() => undefined);
     if (fs && PSEUDO_FS[fs.type]) throw new Error(`${at} is on ${PSEUDO_FS[fs.type]}, a kernel file system, not a place for files`);
@@ -170,13 +170,15 @@ export async function readImagePageCount(path: string): Promise<number> {
  * not a special file, and its folder passes checkOutputDir. Creates nothing. Throws one Error
  * naming `path`, the problem and what to do.
  */
-export async function checkOutputFile(path: string, flag = '--out'): Promise<void> {
+export async function checkOutputFile(path: string, flag = '--out', opts: { force?: boolean } = {}): Promise<void> {
   if (!path.trim()) throw new Error(`${flag}: the output file path is empty; give a file such as model.mitoscan`);
   const abs = resolve(path);
   if (/[/\\]$/.test(path)) throw new Error(`${abs}: ${flag} names a folder (it ends in a slash); give a file such as ${join(abs, 'model.mitoscan')}`);
   const s = await stat(abs).catch(() => undefined);
   if (s?.isDirectory()) throw new Error(`${abs}: ${flag} names a folder, not a file; give a file such as ${join(abs, 'model.mitoscan')}`);
   if (s && !s.isFile()) throw new Error(`${abs}: ${flag} names a special file (not a regular file); give a regular file path`);
+  // `force: false` asks for no silent overwrite (omitted: the caller decides)
+  if (s && opts.force === false) throw new Error(`${abs}: ${flag} names a file that exists; add --force to replace it, or choose another file`);
   try {
     await checkOutputDir(dirname(abs), flag);
   } catch (e) {
