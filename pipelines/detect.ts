@@ -122,7 +122,7 @@ export async function loadModels(modelArg: string | undefined): Promise<{ models
       await checkRegularFile(p, 'model file'); // a FIFO or /dev/zero would be read for ever
       const m = await loadModel(p);
       const bad = badRecordedThreshold(m);
-      if (bad) throw new Error(`${p}: ${bad}; the file is corrupt (retrain it, or give --threshold)`);
+      if (bad) throw new Error(`${p}: ${bad}; the file is corrupt (retrain it)`);
       models.push(m);
     }
   }
@@ -549,9 +549,11 @@ export interface SlideOutputInfo {
 export async function writeSlideOutputs(outDir: string, name: string, slide: Slide, dets: Detection[], mask: TissueMask & { level: number }, info: SlideOutputInfo): Promise<{ hotspot: Hotspot; line: string }> {
   const L0 = slide.levels[0];
   // detections come from tile journals too (--resume, merge): a pixel outside the slide means an edited file
-  const outside = dets.find((d) => !(d.x >= -1 && d.x <= L0.width && d.y >= -1 && d.y <= L0.height));
+  // (a coarse level maps to level 0 by one mean factor: its last column may land a few pixels past the edge)
+  const slack = 1 + Math.max(...slide.levels.map((l) => l.downsample));
+  const outside = dets.find((d) => !(d.x >= -slack && d.x <= L0.width + slack && d.y >= -slack && d.y <= L0.height + slack));
   if (outside) {
-    throw new Error(`${name}: a detection at (${outside.x}, ${outside.y}) lies outside the slide (${L0.width}x${L0.height} px): a tile journal of this run is corrupt; delete it and run again without --resume`);
+    throw new Error(`${name}: a detection at (${outside.x}, ${outside.y}) lies outside the slide (${L0.width}x${L0.height} px): a tile journal it came from is corrupt (an edited file); delete that journal and run its detect again without --resume`);
   }
   const hotspot = findHotspot(dets, info.mpp0, info.window, mask);
   await writeFileAtomic(join(outDir, `${name}.csv`), detectionsCsv(dets));

@@ -128,7 +128,7 @@ export async function run(argv: string[]): Promise<void> {
   // before any work: a bad --out or --results fails now, not after the training
   const force = flagBoolean(args, 'force');
   if (out && out === resultsPath) throw new UsageError(`--results and --out are the same file (${out}); the results need their own, such as ${out}.results.json`);
-  if (out) await checkOutputFile(out, '--out', { force });
+  if (out && !noFinal) await checkOutputFile(out, '--out', { force }); // --no-final writes no model
   await checkOutputFile(resultsPath, '--results', { force });
 
   // ---- data ----

@@ -428,13 +428,14 @@ export async function run(argv: string[]): Promise<void> {
   if (!out) throw new UsageError('--out <model file> is required');
   const resume = flagBoolean(args, 'resume');
   const force = flagBoolean(args, 'force');
-  // no silent overwrite: an existing model (or any file) at --out needs --force; --resume finishes
-  // the run that will write it
-  await checkOutputFile(out, '--out', resume ? {} : { force });
-  const settings = await parseTrainSettings(args);
   const checkpoint = flagString(args, 'checkpoint', `${out}.ckpt`)!;
   if (resolve(checkpoint) === resolve(out)) throw new UsageError(`--checkpoint and --out are the same file (${resolve(out)}); the checkpoint needs its own, such as ${out}.ckpt`);
-  await checkOutputFile(checkpoint, '--checkpoint', resume ? {} : { force });
+  // no silent overwrite: an existing model (or any file) at --out needs --force, unless --resume
+  // continues a checkpoint (the run that will write it); a resume without one starts afresh
+  const resuming = resume && existsSync(checkpoint);
+  await checkOutputFile(out, '--out', resuming ? {} : { force });
+  const settings = await parseTrainSettings(args);
+  await checkOutputFile(checkpoint, '--checkpoint', resume ? {} : { force, ifExists: 'it holds an earlier run: add --resume to continue it, or --force to start over' });
   const { data, heldOut } = holdOut(await loadTrainingData(settings), settings);
   const command = ['mitoscan', 'train', ...argv.filter((a) => a !== '--resume')].join(' ');
   const e: Engine = await createNodeEngine();

@@ -7,8 +7,8 @@
 // as vec4s (input channel innermost, CP a multiple of 16).
 //
 // One invocation computes 16 input channels (ci0 = 16 * workgroup_id.z) for PX horizontally
-// adjacent pixels (4, or 5 where 5-pixel blocks fill the rows better: a 5-pixel row fills 5 of the
-// 8 slots of two 4-pixel blocks): every g value it loads feeds 16 multiply-adds (4 in the plain form). The K taps
+// adjacent pixels (4, or 3 or 5 where 3- or 5-pixel blocks fill the rows better: a 5-pixel row fills
+// 5 of the 8 slots of two 4-pixel blocks, a 6-pixel row 6 of 6 with 3): every g value it loads feeds 16 multiply-adds (4 in the plain form). The K taps
 // of a kernel row need 4*K weight vec4s, the same for the whole workgroup: 8 lanes of each subgroup
 // (of at least 8) load one each (2 gathers per row) and subgroupBroadcast hands them round, so the
 // taps are written out (K <= 4). With D = 1 the pixels slide along the kernel row (one new g value

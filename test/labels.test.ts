@@ -76,6 +76,9 @@ describe('row,col and x,y parsers', () => {
   it('takes a first line for a header only when it names a coordinate column: prose is an error, not "no mitoses"', () => {
     expect(parseXyCsv('x,y\n', 't.csv')).toEqual([]);
     expect(parseXyCsv('"X","Y",score\n3,4,0.9\n', 't.csv')).toEqual([{ x: 3, y: 4 }]);
+    for (const header of ['center_x,center_y', 'x_px,y_px', 'X-coordinate,Y-coordinate', 'Location_Center_X,Location_Center_Y', 'xc,yc', '#x,y', 'pos_x;pos_y', 'X [px]\tY [px]']) {
+      expect(parseXyCsv(`${header}\n3,4\n`, 't.csv'), header).toEqual([{ x: 3, y: 4 }]);
+    }
     expectDatasetError(() => parseXyCsv('hello world this is not a csv\n', 'truth.csv'), 'truth.csv', 1, /not a number|expected 'x,y'/);
     expectDatasetError(() => parseXyCsv('abc\n', 'truth.csv'), 'truth.csv', 1, /expected 'x,y'/);
     expectDatasetError(() => parseRowColCsv('name,value\n1,2\n', 'a.csv'), 'a.csv', 1, /row 'name' is not a number/);

@@ -12,7 +12,7 @@
 //                               [x1, y1, x2, y2] (50 px boxes), not COCO's [x, y, w, h]: see
 //                               MidogOptions.bbox.
 // CSV readers accept CRLF, a UTF-8 BOM, blank lines, spaces, `;` or tab separators and one header
-// line (a first line that holds no number).
+// line (a first line that holds no number and names a coordinate column: x, y, row, col, ...).
 import { printable } from '../printable.js';
 
 export interface Centroid {
@@ -89,13 +89,15 @@ function num(s: string, file: string, line: number, what: string): number {
   return Number(s);
 }
 
-/** True when the row holds no number at all (a header such as `row,col` or `x,y`). */
+/**
+ * True when the row is a header: no number, and a field that names a coordinate column as one of
+ * its words (`x,y`, `row,col,score`, `center_x`, `"X [px]"`, `Location_Center_X`, `#x`). A line of
+ * prose is not one: taken for a header, it would read the file as "no mitoses".
+ */
 function isHeader(r: CsvRow): boolean {
-  // a header names the coordinate columns ("x,y", "row,col", "X,Y,score"); a line of prose is not
-  // one, and taking it for one would read the file as "no mitoses"
-  return r.fields.length >= 2 && r.fields.every((f) => !NUMBER.test(f)) && r.fields.some((f) => COORDINATE_NAME.test(f.trim()));
+  return r.fields.length >= 2 && r.fields.every((f) => !NUMBER.test(f)) && r.fields.some((f) => f.split(/[^A-Za-z]+/).some((w) => COORDINATE_WORDS.has(w.toLowerCase())));
 }
-const COORDINATE_NAME = /^["']?(x|y|row|col|column|cx|cy|centroid_?x|centroid_?y|x_?coord|y_?coord)["']?$/i;
+const COORDINATE_WORDS = new Set(['x', 'y', 'row', 'col', 'column', 'cx', 'cy', 'xc', 'yc']);
 
 /** A MITOS 2012 mitosis: its region's centroid and pixel count. */
 export interface Mitos2012Region {

@@ -377,7 +377,7 @@ async function loadAmida(images: readonly Entry[], labelFiles: readonly Entry[],
 async function loadMidog(root: string, images: readonly Entry[], labelFiles: readonly Entry[], mpp: (e: Entry) => number, warn: (m: string) => void): Promise<LabelledImage[]> {
   const byName = duplicateCheck(images, (e) => basename(e.path), 'images');
   const { json, passedOver } = await findCocoJson(labelFiles, new Set(byName.keys()));
-  if (!json) throw new Error(`${root}: no COCO json (such as MIDOG.json) lists the TIFF images found here${passedOverNote(passedOver)}; put it beside them or point --labels at it`);
+  if (!json) throw new Error(`${root}: no COCO json (such as MIDOG.json) lists the TIFF images found here${passedOverNote(passedOver)}; put it beside them or point --labels at its folder`);
   const labels = parseMidogJson(json.text, json.path);
   const out: LabelledImage[] = [];
   let missing = 0, unlabelled = 0;

@@ -170,7 +170,7 @@ export async function readImagePageCount(path: string): Promise<number> {
  * not a special file, and its folder passes checkOutputDir. Creates nothing. Throws one Error
  * naming `path`, the problem and what to do.
  */
-export async function checkOutputFile(path: string, flag = '--out', opts: { force?: boolean } = {}): Promise<void> {
+export async function checkOutputFile(path: string, flag = '--out', opts: { force?: boolean; ifExists?: string } = {}): Promise<void> {
   if (!path.trim()) throw new Error(`${flag}: the output file path is empty; give a file such as model.mitoscan`);
   const abs = resolve(path);
   if (/[/\\]$/.test(path)) throw new Error(`${abs}: ${flag} names a folder (it ends in a slash); give a file such as ${join(abs, 'model.mitoscan')}`);
@@ -178,7 +178,7 @@ export async function checkOutputFile(path: string, flag = '--out', opts: { forc
   if (s?.isDirectory()) throw new Error(`${abs}: ${flag} names a folder, not a file; give a file such as ${join(abs, 'model.mitoscan')}`);
   if (s && !s.isFile()) throw new Error(`${abs}: ${flag} names a special file (not a regular file); give a regular file path`);
   // `force: false` asks for no silent overwrite (omitted: the caller decides)
-  if (s && opts.force === false) throw new Error(`${abs}: ${flag} names a file that exists; add --force to replace it, or choose another file`);
+  if (s && opts.force === false) throw new Error(`${abs}: ${flag} names a file that exists; ${opts.ifExists ?? 'add --force to replace it, or choose another file'}`);
   try {
     await checkOutputDir(dirname(abs), flag);
   } catch (e) {

@@ -96,7 +96,7 @@ export async function readJournal(path: string): Promise<JournalContents> {
   }
   if (!header) {
     throw new Error(text.trim()
-      ? `${path}: not a mitoscan slide journal (its first line is not a journal header); delete it, or run without --resume (with --force) to start over`
+      ? `${path}: not a mitoscan slide journal (its first line is not a journal header, or a run was killed while writing it); delete it, or run without --resume (with --force) to start over`
       : `${path}: an empty journal (no header); delete it, or run without --resume (with --force) to start over`);
   }
   return { header, tiles, goodBytes, torn };
