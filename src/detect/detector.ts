@@ -16,6 +16,7 @@ import { Network } from '../model/network.js';
 import { normaliseStain } from '../model/stain.js';
 import type { Detection } from './results.js';
 import { DEFAULT_THRESHOLD, modelThreshold } from './threshold.js';
+import { checkDetectOptions, checkEngine, checkImage, checkModels } from './arguments.js';
 
 /** The paper's ensembles: 2 nets x 8 variants, 2 nets x 1, DNN1 alone. */
 export const PRESETS = {
@@ -45,13 +46,11 @@ export interface MapOptions {
   mapStride?: number;
 }
 
-function checkEnsemble(models: readonly Model[]): void {
-  if (!models.length) throw new Error('detector: no model given');
-  const mpp = models[0].umPerPixel;
-  for (const m of models)
-    if (Math.abs(m.umPerPixel - mpp) > 1e-9) {
-      throw new Error(`detector: the nets of an ensemble must share one resolution (${mpp} vs ${m.umPerPixel} µm/px)`);
-    }
+/** Every argument of a detector call, checked before any work (src/detect/arguments.ts). */
+function checkCall(fn: string, e: Engine, models: unknown, opts: object): readonly Model[] {
+  checkEngine(e, fn);
+  checkDetectOptions(opts as Record<string, unknown>, fn, PRESETS);
+  return checkModels(models, fn, opts as { threshold?: number });
 }
 
 /**
@@ -59,7 +58,8 @@ function checkEnsemble(models: readonly Model[]): void {
  * with a `stain` normalisation sees the image moved to its stain target (once per model).
  */
 export async function probabilityMap(e: Engine, models: readonly Model[], image: RgbaImage, opts: MapOptions = {}): Promise<ProbabilityMap> {
-  checkEnsemble(models);
+  checkCall('probabilityMap', e, models, opts);
+  checkImage(image, 'probabilityMap: image');
   const preset = PRESETS[opts.preset ?? 'DNNf1'];
   if (!preset) throw new Error(`detector: unknown preset '${opts.preset}' (use ${Object.keys(PRESETS).join(', ')})`);
   const nets = models.slice(0, Math.min(models.length, preset.nets));
@@ -309,7 +309,8 @@ export interface DetectResult {
 
 /** The whole detector: image in, mitoses out. */
 export async function detectMitoses(e: Engine, models: readonly Model[], image: RgbaImage, opts: DetectOptions = {}): Promise<DetectResult> {
-  checkEnsemble(models);
+  checkCall('detectMitoses', e, models, opts);
+  checkImage(image, 'detectMitoses: image');
   const modelMpp = models[0].umPerPixel;
   const imageMpp = opts.umPerPixel ?? modelMpp;
   if (!(imageMpp > 0)) throw new Error(`detector: µm per pixel must be > 0, got ${imageMpp}`);
@@ -367,8 +368,12 @@ export interface DetectManyOptions {
  * of small validation or test crops cost a few hundred dense passes instead of thousands.
  */
 export async function detectMitosesMany(e: Engine, models: Model | readonly Model[], images: readonly RgbaImage[], opts: DetectManyOptions = {}): Promise<DetectResult[]> {
-  const list: readonly Model[] = Array.isArray(models) ? models : [models as Model];
-  checkEnsemble(list);
+  const list = checkCall('detectMitosesMany', e, Array.isArray(models) ? models : [models], opts);
+  if (!Array.isArray(images)) throw new TypeError(`detectMitosesMany: images must be an array of images (one image: [image] or detectMitoses)`);
+  images.forEach((im, i) => checkImage(im, `detectMitosesMany: images[${i}]`));
+  if ('umPerPixel' in opts || 'preset' in opts) {
+    throw new Error(`detectMitosesMany: takes neither umPerPixel nor preset: it runs DNNf1 (one model) or DNNf12 on images already at the models' µm per pixel (resample them first, or use detectMitoses)`);
+  }
   const threshold = opts.threshold ?? modelThreshold(list[0]);
   const radius = smoothingRadiusPx(list[0].umPerPixel);
   const nets = list.map((m) => Network.fromModel(e, m));

@@ -266,6 +266,10 @@ export function encodeModel(model: Model, name = 'model'): Uint8Array {
  * (checksum mismatch), or parameters that do not match the spec.
  */
 export function decodeModel(bytes: Uint8Array | ArrayBuffer, name = 'model'): Model {
+  // a string, a DataView or another typed array would be read as zero or garbled bytes
+  if (!(bytes instanceof Uint8Array || bytes instanceof ArrayBuffer)) {
+    throw new ModelFileError(name, `decodeModel takes the file's bytes (a Uint8Array or ArrayBuffer), got ${bytes === null ? 'null' : typeof bytes === 'object' ? (bytes as object).constructor?.name : typeof bytes}`);
+  }
   const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   const fail = (msg: string): never => {
     throw new ModelFileError(name, msg);
