@@ -85,28 +85,28 @@ try {
   // Rows print as they are measured (the whole run takes minutes on a CPU adapter).
   // Ceilings: the best of 3 timings of an FMA-only kernel and of a copy kernel; then, after every
   // row, one short timing of each (the probe) for the row's share.
-  const wg = 64, iter = 2048, fullGroups = flag('ceiling-groups', 2048);
-  const out = e.empty([fullGroups * wg]);
-  const fmaProg = (groups: number) => ({ name: 'ceiling_fma', source: ceilingFmaSource, constants: { ITER: iter, WG: wg }, workgroups: [groups] });
-  const fmaFlop = (groups: number) => groups * wg * iter * 8 * 2;
+  const wg = 64, iter = 2048, groups = flag('ceiling-groups', 2048);
+  const out = e.empty([groups * wg]);
+  const fmaProg = { name: 'ceiling_fma', source: ceilingFmaSource, constants: { ITER: iter, WG: wg }, workgroups: [groups] };
+  const fmaFlop = groups * wg * iter * 8 * 2;
   const count = (32 << 20) / 16; // 32 MiB copied
   const src = e.zeros([count * 4]), dst = e.empty([count * 4]);
   const copyProg = { name: 'ceiling_copy', source: ceilingCopySource, constants: { COUNT: count, WG: wg }, workgroups: grid1d(count, wg) };
   const copyBytes = 2 * 16 * count;
   let fmaCeiling = 0, copyCeiling = 0;
   for (let r = 0; r < 3; r++) {
-    const ms = await time(e, 1, () => e.run(fmaProg(fullGroups), [out]));
-    fmaCeiling = Math.max(fmaCeiling, fmaFlop(fullGroups) / ms / 1e6);
+    const ms = await time(e, 1, () => e.run(fmaProg, [out]));
+    fmaCeiling = Math.max(fmaCeiling, fmaFlop / ms / 1e6);
   }
   for (let r = 0; r < 3; r++) {
     const ms = await time(e, 1, () => e.run(copyProg, [src, dst]));
     copyCeiling = Math.max(copyCeiling, copyBytes / ms / 1e6);
   }
-  console.log(`ceiling_fma   ${fmaCeiling.toFixed(2)} GFLOP/s  (${fullGroups * wg} invocations x ${iter} x 8 independent FMA chains, registers only)`);
+  console.log(`ceiling_fma   ${fmaCeiling.toFixed(2)} GFLOP/s  (${groups * wg} invocations x ${iter} x 8 independent FMA chains, registers only)`);
   console.log(`ceiling_copy  ${copyCeiling.toFixed(2)} GB/s  (32 MiB read + 32 MiB written as vec4f)\n`);
   const probeMs = flag('probe-ms', 100);
   const probe = async () => ({
-    fma: fmaFlop(fullGroups) / (await time(e, 1, () => e.run(fmaProg(fullGroups), [out]))) / 1e6,
+    fma: fmaFlop / (await time(e, 1, () => e.run(fmaProg, [out]))) / 1e6,
     copy: copyBytes / (await time(e, 1, () => e.run(copyProg, [src, dst]), probeMs)) / 1e6,
   });
   let before = await probe();

@@ -4,7 +4,7 @@ export interface ParsedArgs {
   positionals: string[];
   flags: Map<string, string | true>;
   /** Positionals before any `--` that start with one dash (`-o`): a mistyped option, refused by checkFlags. */
-  dashed?: string[];
+  dashed: string[];
 }
 
 export function parseArgs(argv: string[], booleans: readonly string[] = []): ParsedArgs {
@@ -86,7 +86,7 @@ export function flagNumber(args: ParsedArgs, name: string, fallback: number, rul
 export function checkFlags(args: ParsedArgs, known: readonly string[]): void {
   for (const k of args.flags.keys()) if (!known.includes(k)) throw new UsageError(`unknown option --${k}`);
   // `-o out` would otherwise run with 'out' as an input and the default output folder
-  const d = args.dashed?.[0];
+  const d = args.dashed[0];
   if (d) throw new UsageError(`'${printableArg(d)}' is not an option: options start with two dashes (such as --out); a file whose name starts with '-' can be given as ./${printableArg(d)}`);
 }
 

@@ -133,7 +133,6 @@ export function parseStainAugment(v: string): StainAugmentOptions | null {
   return o;
 }
 
-
 export interface LoadedData {
   images: TrainingImage[];
   /** For the provenance. */
@@ -275,9 +274,10 @@ export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSetting
   // a folder given twice would count its images twice (and could put one copy on each side of a split)
   const twice = roots.find((r, i) => roots.findIndex((q) => resolve(q) === resolve(r)) !== i);
   if (twice !== undefined) throw new UsageError(`${twice}: the same data folder is given twice; give each once`);
+  const size = flagNumber(args, 'size', 512, whole(16, 8192));
   // the fields are made in memory before training: bound their pixels (4 GiB of RGBA)
-  if (synthetic && synthetic * flagNumber(args, 'size', 512, whole(16, 8192)) ** 2 > 2 ** 30) {
-    throw new UsageError(`--synthetic ${synthetic} fields of ${flagNumber(args, 'size', 512)}² px are more than 2^30 pixels (4 GiB in memory); make fewer or smaller fields`);
+  if (synthetic && synthetic * size ** 2 > 2 ** 30) {
+    throw new UsageError(`--synthetic ${synthetic} fields of ${size}² px are more than 2^30 pixels (4 GiB in memory); make fewer or smaller fields`);
   }
   const layout = flagString(args, 'layout', 'auto') as LayoutOption;
   const mppFlag = flagString(args, 'mpp');
@@ -324,7 +324,7 @@ export async function parseTrainSettings(args: ParsedArgs): Promise<TrainSetting
     layout,
     mpp: mppFlag === undefined ? undefined : flagMpp(args),
     synthetic,
-    size: flagNumber(args, 'size', 512, whole(16, 8192)),
+    size,
     roots,
     ...(args.flags.has('crop-mpp') ? { cropMpp: flagNumber(args, 'crop-mpp', 0.25, range(0.05, 10, { from: true, upTo: true })) } : {}),
     holdOut: flagNumber(args, 'hold-out', 0, range(0, 1, { from: true })),

@@ -9,3 +9,12 @@ export function printable(s: string, max = 60): string {
   });
   return esc.length > max ? `${esc.slice(0, max)}...` : esc;
 }
+
+/** What a value is, for a message about a wrong argument: 'null', 'a plain array', a class name
+ * (Float32Array, DataView), or a primitive with its value (`string "2"`), cut to 60 characters. */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a plain array';
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'an object';
+  return `${typeof v} ${JSON.stringify(v)}`.slice(0, 60);
+}

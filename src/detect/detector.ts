@@ -61,7 +61,6 @@ export async function probabilityMap(e: Engine, models: readonly Model[], image:
   checkCall('probabilityMap', e, models, opts);
   checkImage(image, 'probabilityMap: image');
   const preset = PRESETS[opts.preset ?? 'DNNf1'];
-  if (!preset) throw new Error(`detector: unknown preset '${opts.preset}' (use ${Object.keys(PRESETS).join(', ')})`);
   const nets = models.slice(0, Math.min(models.length, preset.nets));
   const runs = nets.length * preset.variants;
   const sum = new Float64Array(image.width * image.height);
@@ -313,7 +312,6 @@ export async function detectMitoses(e: Engine, models: readonly Model[], image: 
   checkImage(image, 'detectMitoses: image');
   const modelMpp = models[0].umPerPixel;
   const imageMpp = opts.umPerPixel ?? modelMpp;
-  if (!(imageMpp > 0)) throw new Error(`detector: µm per pixel must be > 0, got ${imageMpp}`);
   let input = image;
   if (Math.abs(imageMpp - modelMpp) / modelMpp > 1e-6) {
     if (!opts.rescale) throw new Error('detector: the image needs resampling to the model resolution but no resampler was given');

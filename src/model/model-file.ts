@@ -12,6 +12,7 @@
 //  20 + H + 4P u32       CRC-32 (IEEE 802.3, as zlib/PNG) of every byte before it
 // Total: 24 + H + 4P bytes.
 import type { Normalisation } from '../../engine/ops/patches.js';
+import { describeValue } from '../printable.js';
 import { mulberry32 } from '../rng.js';
 import { cloneSpec, layerShapes, paramCount, paramLayers, type NetSpec } from './spec.js';
 
@@ -268,7 +269,7 @@ export function encodeModel(model: Model, name = 'model'): Uint8Array {
 export function decodeModel(bytes: Uint8Array | ArrayBuffer, name = 'model'): Model {
   // a string, a DataView or another typed array would be read as zero or garbled bytes
   if (!(bytes instanceof Uint8Array || bytes instanceof ArrayBuffer)) {
-    throw new ModelFileError(name, `decodeModel takes the file's bytes (a Uint8Array or ArrayBuffer), got ${bytes === null ? 'null' : typeof bytes === 'object' ? (bytes as object).constructor?.name : typeof bytes}`);
+    throw new ModelFileError(name, `decodeModel takes the file's bytes (a Uint8Array or ArrayBuffer), got ${describeValue(bytes)}`);
   }
   const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   const fail = (msg: string): never => {
